@@ -1,0 +1,150 @@
+#include "server/config/settings.h"
+
+#include <charconv>
+#include <vector>
+
+#include "server/common/strings.h"
+
+namespace fleetrate::server {
+namespace {
+
+struct Field {
+  const char* flag;
+  const char* env;
+  // Applies a value; `source` names the flag or variable for error messages.
+  absl::Status (*apply)(Settings&, std::string_view source, std::string_view value);
+};
+
+absl::Status ApplyListen(std::string* out, std::string_view source, std::string_view value) {
+  if (auto parsed = ParseHostPort(source, value); !parsed.ok()) return parsed.status();
+  *out = std::string(value);
+  return absl::OkStatus();
+}
+
+const std::vector<Field>& Fields() {
+  static const std::vector<Field> kFields = {
+      {"--config", "FLEETRATE_CONFIG",
+       [](Settings& s, std::string_view source, std::string_view v) {
+         if (v.empty()) return absl::InvalidArgumentError(StrCat(source, ": empty path"));
+         s.config_path = std::string(v);
+         s.config_path_given = true;
+         return absl::OkStatus();
+       }},
+      {"--grpc-listen", "FLEETRATE_GRPC_LISTEN",
+       [](Settings& s, std::string_view source, std::string_view v) {
+         return ApplyListen(&s.grpc_listen, source, v);
+       }},
+      {"--http-listen", "FLEETRATE_HTTP_LISTEN",
+       [](Settings& s, std::string_view source, std::string_view v) {
+         return ApplyListen(&s.http_listen, source, v);
+       }},
+      {"--store", "FLEETRATE_STORE",
+       [](Settings& s, std::string_view source, std::string_view v) {
+         if (v != "memory") {
+           return absl::InvalidArgumentError(
+               StrCat(source, ": '", v, "' is not supported; this build offers 'memory'"));
+         }
+         s.store = std::string(v);
+         return absl::OkStatus();
+       }},
+      {"--log-level", "FLEETRATE_LOG_LEVEL",
+       [](Settings& s, std::string_view source, std::string_view v) {
+         auto level = ParseLogLevel(v);
+         if (!level) {
+           return absl::InvalidArgumentError(
+               StrCat(source, ": '", v, "' is not one of debug, info, warning, error"));
+         }
+         s.log_level = *level;
+         return absl::OkStatus();
+       }},
+  };
+  return kFields;
+}
+
+}  // namespace
+
+absl::StatusOr<HostPort> ParseHostPort(std::string_view field, std::string_view text) {
+  const auto error = [&](std::string_view why) {
+    return absl::InvalidArgumentError(
+        StrCat(field, ": '", text, "' ", why, " (expected HOST:PORT, e.g. 0.0.0.0:8081)"));
+  };
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return error("has no port");
+  HostPort out;
+  std::string_view host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string_view::npos) {
+    return error("needs brackets around an IPv6 address");
+  }
+  out.host = host.empty() ? "0.0.0.0" : std::string(host);
+  const std::string_view port = text.substr(colon + 1);
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535) {
+    return error("has a port outside 0-65535");
+  }
+  out.port = static_cast<uint16_t>(value);
+  return out;
+}
+
+absl::StatusOr<Settings> ParseSettings(int argc, const char* const* argv, const GetEnv& getenv) {
+  Settings settings;
+  for (const Field& field : Fields()) {
+    const char* value = getenv(field.env);
+    if (value == nullptr) continue;
+    if (auto s = field.apply(settings, field.env, value); !s.ok()) return s;
+  }
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      settings.help = true;
+      continue;
+    }
+    std::string_view name = arg;
+    std::string_view value;
+    bool has_value = false;
+    if (const size_t eq = arg.find('='); eq != std::string_view::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+      has_value = true;
+    }
+    const Field* match = nullptr;
+    for (const Field& field : Fields()) {
+      if (name == field.flag) match = &field;
+    }
+    if (match == nullptr) {
+      return absl::InvalidArgumentError(StrCat("unknown argument '", arg, "' (see --help)"));
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) {
+        return absl::InvalidArgumentError(StrCat(name, ": missing value"));
+      }
+      value = argv[++i];
+    }
+    if (auto s = match->apply(settings, name, value); !s.ok()) return s;
+  }
+  return settings;
+}
+
+std::string UsageText() {
+  return R"(Usage: fleetrate-server [flags]
+
+Sampling as a service for distributed tracing: computes per-operation sampling rates from
+the traffic every fleetrate client reports, and serves them over gRPC and HTTP.
+
+Flags (each also settable through the environment variable shown; flags win):
+  --config FILE          policy file (FLEETRATE_CONFIG)
+                         default config/policies.yaml; built-in defaults if that is absent
+  --grpc-listen H:P      gRPC address (FLEETRATE_GRPC_LISTEN), default 0.0.0.0:8081
+  --http-listen H:P      HTTP address for /metrics, /healthz, /readyz
+                         (FLEETRATE_HTTP_LISTEN), default 0.0.0.0:5778
+  --store memory         where fleet counts live (FLEETRATE_STORE), default memory
+  --log-level LEVEL      debug, info, warning or error (FLEETRATE_LOG_LEVEL), default info
+  -h, --help             this text
+
+SIGTERM or SIGINT stops the server cleanly: in-flight calls finish first.
+)";
+}
+
+}  // namespace fleetrate::server

@@ -1,0 +1,52 @@
+// Settings: how fleetrate-server is started. One struct with a default per field, overridden by
+// a FLEETRATE_* environment variable, overridden in turn by a command-line flag.
+//
+//   flag             environment               default
+//   --config FILE    FLEETRATE_CONFIG          config/policies.yaml (built-in defaults if absent)
+//   --grpc-listen    FLEETRATE_GRPC_LISTEN     0.0.0.0:8081
+//   --http-listen    FLEETRATE_HTTP_LISTEN     0.0.0.0:5778
+//   --store          FLEETRATE_STORE           memory
+//   --log-level      FLEETRATE_LOG_LEVEL       info (debug, info, warning, error)
+//
+//   absl::StatusOr<Settings> s = ParseSettings(argc, argv, std::getenv);
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "server/common/log.h"
+
+namespace fleetrate::server {
+
+inline constexpr char kDefaultConfigPath[] = "config/policies.yaml";
+
+struct Settings {
+  std::string config_path = kDefaultConfigPath;
+  bool config_path_given = false;  // an explicit path must exist; the default may be absent
+  std::string grpc_listen = "0.0.0.0:8081";
+  std::string http_listen = "0.0.0.0:5778";
+  std::string store = "memory";
+  LogLevel log_level = LogLevel::kInfo;
+  bool help = false;
+};
+
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+};
+
+// "host:port", "[v6addr]:port" or ":port" (all interfaces). Port 0 picks a free port.
+[[nodiscard]] absl::StatusOr<HostPort> ParseHostPort(std::string_view field, std::string_view text);
+
+using GetEnv = std::function<const char*(const char*)>;
+
+// Errors name the flag (or variable) and what it accepts.
+[[nodiscard]] absl::StatusOr<Settings> ParseSettings(int argc, const char* const* argv,
+                                                     const GetEnv& getenv);
+
+[[nodiscard]] std::string UsageText();
+
+}  // namespace fleetrate::server

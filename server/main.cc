@@ -1,0 +1,89 @@
+// fleetrate-server: parses settings, loads the policy file and runs the server until SIGTERM or
+// SIGINT. The only place that reads the real clock and wires process-level concerns.
+#include <signal.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "server/common/clock.h"
+#include "server/common/log.h"
+#include "server/config/settings.h"
+#include "server/policy/policy.h"
+#include "server/service/server.h"
+
+namespace fs = std::filesystem;
+using namespace fleetrate::server;
+
+namespace {
+
+std::shared_ptr<const Policies> LoadPolicies(const Settings& settings) {
+  if (!settings.config_path_given && !fs::exists(settings.config_path)) {
+    FLEETRATE_LOG(kWarning) << "no policy file at " << settings.config_path
+                            << "; using built-in defaults (adaptive, 1 trace/s per operation)";
+    auto defaults = ParsePolicies("");
+    return std::make_shared<const Policies>(*defaults);
+  }
+  auto policies = LoadPoliciesFile(settings.config_path);
+  if (!policies.ok()) {
+    FLEETRATE_LOG(kError) << "invalid policy file: " << policies.status().message();
+    return nullptr;
+  }
+  FLEETRATE_LOG(kInfo) << "policies loaded from " << settings.config_path << ": "
+                       << policies->rules.size() << " rules, sync interval "
+                       << policies->sync_interval_seconds << " s";
+  return std::make_shared<const Policies>(*std::move(policies));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto settings = ParseSettings(argc, argv, [](const char* name) { return std::getenv(name); });
+  if (!settings.ok()) {
+    std::cerr << "fleetrate-server: " << settings.status().message() << "\n";
+    return 2;
+  }
+  if (settings->help) {
+    std::cout << UsageText();
+    return 0;
+  }
+  SetLogLevel(settings->log_level);
+
+  std::shared_ptr<const Policies> policies = LoadPolicies(*settings);
+  if (!policies) return 1;
+
+  // Block the stop signals before any thread starts, so every thread inherits the mask and
+  // sigwait below is the only place that sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  ServerOptions options;
+  options.grpc_listen = settings->grpc_listen;
+  options.http_listen = settings->http_listen;
+  options.store = settings->store;
+  // Versions grow across restarts, so a restarted server never claims a client's old version.
+  options.first_table_version =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
+
+  RealClock clock;
+  Server server(options, policies, clock);
+  if (absl::Status s = server.Start(); !s.ok()) {
+    FLEETRATE_LOG(kError) << "cannot start: " << s.message();
+    return 1;
+  }
+
+  int received = 0;
+  sigwait(&stop_signals, &received);
+  FLEETRATE_LOG(kInfo) << "received " << (received == SIGTERM ? "SIGTERM" : "SIGINT")
+                       << ", shutting down (in-flight calls finish first)";
+  server.Shutdown();
+  return 0;
+}

@@ -1,0 +1,114 @@
+#include "server/service/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "server/common/log.h"
+#include "server/common/strings.h"
+#include "server/config/settings.h"
+#include "server/http/metrics_handler.h"
+#include "server/store/memory_store.h"
+
+namespace fleetrate::server {
+
+Server::Server(ServerOptions options, std::shared_ptr<const Policies> policies, const Clock& clock)
+    : options_(std::move(options)),
+      clock_(clock),
+      metrics_(std::make_shared<prometheus::Registry>()),
+      store_(std::make_unique<MemoryStore>(options_.aggregator_limits)),
+      publisher_(std::make_unique<RatePublisher>(std::move(policies), *store_, metrics_,
+                                                 options_.first_table_version, options_.engine)),
+      sampling_service_(std::make_unique<SamplingServiceImpl>(*store_, *publisher_, metrics_,
+                                                              clock_, options_.sync_limits)) {}
+
+Server::~Server() { Shutdown(); }
+
+uint16_t Server::http_port() const noexcept { return http_server_ ? http_server_->port() : 0; }
+
+HttpResponse Server::Ready() const {
+  if (!publisher_->ready()) return TextResponse(503, "not ready: no rate table yet\n");
+  return TextResponse(200, "ready\n");
+}
+
+absl::Status Server::Start() {
+  auto http_address = ParseHostPort("http_listen", options_.http_listen);
+  if (!http_address.ok()) return http_address.status();
+  auto grpc_address = ParseHostPort("grpc_listen", options_.grpc_listen);
+  if (!grpc_address.ok()) return grpc_address.status();
+
+  // The first table exists before any client can ask: /readyz is true as soon as we listen.
+  publisher_->Recompute(clock_.Now());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default: a second server on a taken port would start and silently
+  // split the clients. Refuse instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  int selected_port = 0;
+  builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &selected_port);
+  builder.RegisterService(sampling_service_.get());
+  grpc_server_ = builder.BuildAndStart();
+  if (!grpc_server_ || selected_port == 0) {
+    grpc_server_.reset();
+    return absl::UnavailableError(StrCat("cannot listen for gRPC on ", options_.grpc_listen,
+                                         " (address in use or not available)"));
+  }
+  grpc_port_ = static_cast<uint16_t>(selected_port);
+
+  HttpServerOptions http_options;
+  http_options.host = http_address->host;
+  http_options.port = http_address->port;
+  http_server_ = std::make_unique<HttpServer>(http_options);
+  http_server_->Handle("/healthz", [](const HttpRequest&) { return TextResponse(200, "ok\n"); });
+  http_server_->Handle("/readyz", [this](const HttpRequest&) { return Ready(); });
+  http_server_->Handle("/metrics", MetricsHandler(metrics_.registry()));
+  if (absl::Status s = http_server_->Start(); !s.ok()) {
+    grpc_server_->Shutdown();
+    grpc_server_.reset();
+    return s;
+  }
+
+  recompute_thread_ = std::thread([this] { RecomputeLoop(); });
+  FLEETRATE_LOG(kInfo) << "fleetrate-server " << FLEETRATE_VERSION
+                       << " listening grpc=" << grpc_address->host << ":" << grpc_port_
+                       << " http=" << http_options.host << ":" << http_server_->port()
+                       << " store=" << store_->name();
+  return absl::OkStatus();
+}
+
+void Server::RecomputeLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    // The cadence is wall time; the engine's notion of "now" comes from the injected clock.
+    wake_.wait_for(lock, options_.recompute_interval, [this] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    try {
+      publisher_->Recompute(clock_.Now());
+    } catch (const std::exception& e) {
+      // Keep serving the last good table; the next recompute tries again.
+      FLEETRATE_LOG(kError) << "rate recompute failed, serving the last table: " << e.what();
+    }
+    lock.lock();
+  }
+}
+
+void Server::Shutdown(Duration grace) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (grpc_server_) {
+    if (auto* health = grpc_server_->GetHealthCheckService()) health->Shutdown();
+    grpc_server_->Shutdown(std::chrono::system_clock::now() + grace);
+    grpc_server_->Wait();
+  }
+  if (http_server_) http_server_->Stop();
+  if (recompute_thread_.joinable()) recompute_thread_.join();
+  if (grpc_server_) FLEETRATE_LOG(kInfo) << "fleetrate-server stopped";
+}
+
+}  // namespace fleetrate::server

@@ -1,0 +1,82 @@
+// Server: wires one fleetrate server together — store, rate publisher, the gRPC services
+// (fleetrate.v1.SamplingService, gRPC health, reflection), the HTTP endpoints and the recompute
+// thread. main() builds one; tests build one in-process on port 0.
+//
+//   Server server(options, policies, clock);
+//   if (absl::Status s = server.Start(); !s.ok()) ...;
+//   ... server.grpc_port() ...
+//   server.Shutdown();   // in-flight calls finish first
+//
+// Start and Shutdown are called from one thread; the accessors from any thread after Start.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "server/common/clock.h"
+#include "server/http/http_server.h"
+#include "server/policy/policy.h"
+#include "server/service/metrics.h"
+#include "server/service/rate_publisher.h"
+#include "server/service/sampling_service.h"
+#include "server/store/store.h"
+
+namespace fleetrate::server {
+
+struct ServerOptions {
+  std::string grpc_listen = "0.0.0.0:8081";
+  std::string http_listen = "0.0.0.0:5778";
+  std::string store = "memory";
+  Duration recompute_interval = std::chrono::seconds(1);
+  uint64_t first_table_version = 1;
+  EngineOptions engine;
+  SyncLimits sync_limits;
+  AggregatorLimits aggregator_limits;
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, std::shared_ptr<const Policies> policies, const Clock& clock);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds both ports and starts serving. Errors name the address that failed.
+  absl::Status Start();
+  // Stops accepting, lets in-flight calls finish (up to `grace`), stops the threads.
+  // Idempotent.
+  void Shutdown(Duration grace = std::chrono::seconds(10));
+
+  [[nodiscard]] uint16_t grpc_port() const noexcept { return grpc_port_; }
+  [[nodiscard]] uint16_t http_port() const noexcept;
+  [[nodiscard]] RatePublisher& publisher() noexcept { return *publisher_; }
+  [[nodiscard]] ServerMetrics& metrics() noexcept { return metrics_; }
+
+ private:
+  void RecomputeLoop();
+  HttpResponse Ready() const;
+
+  const ServerOptions options_;
+  const Clock& clock_;
+  ServerMetrics metrics_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<RatePublisher> publisher_;
+  std::unique_ptr<SamplingServiceImpl> sampling_service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<HttpServer> http_server_;
+  uint16_t grpc_port_ = 0;
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;  // guarded by mu_
+  std::thread recompute_thread_;
+};
+
+}  // namespace fleetrate::server

@@ -1,0 +1,95 @@
+#include "server/config/settings.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace fleetrate::server {
+namespace {
+
+struct Env {
+  std::map<std::string, std::string> vars;
+  GetEnv fn() const {
+    return [this](const char* name) -> const char* {
+      auto it = vars.find(name);
+      return it == vars.end() ? nullptr : it->second.c_str();
+    };
+  }
+};
+
+absl::StatusOr<Settings> Parse(std::vector<const char*> args, const Env& env = {}) {
+  args.insert(args.begin(), "fleetrate-server");
+  return ParseSettings(static_cast<int>(args.size()), args.data(), env.fn());
+}
+
+TEST(SettingsTest, DefaultsAreTheDocumentedPorts) {
+  auto s = Parse({});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->grpc_listen, "0.0.0.0:8081");
+  EXPECT_EQ(s->http_listen, "0.0.0.0:5778");
+  EXPECT_EQ(s->store, "memory");
+  EXPECT_EQ(s->config_path, "config/policies.yaml");
+  EXPECT_FALSE(s->config_path_given);
+  EXPECT_EQ(s->log_level, LogLevel::kInfo);
+}
+
+TEST(SettingsTest, EnvironmentOverridesDefaultAndFlagOverridesEnvironment) {
+  Env env{{{"FLEETRATE_GRPC_LISTEN", "127.0.0.1:9000"},
+           {"FLEETRATE_LOG_LEVEL", "debug"},
+           {"FLEETRATE_CONFIG", "/etc/env.yaml"}}};
+  auto s = Parse({"--grpc-listen", "127.0.0.1:9001", "--config=/etc/flag.yaml"}, env);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->grpc_listen, "127.0.0.1:9001");
+  EXPECT_EQ(s->config_path, "/etc/flag.yaml");
+  EXPECT_TRUE(s->config_path_given);
+  EXPECT_EQ(s->log_level, LogLevel::kDebug);
+}
+
+TEST(SettingsTest, ErrorsNameTheFlagOrVariable) {
+  auto bad_port = Parse({"--http-listen", "0.0.0.0:70000"});
+  ASSERT_FALSE(bad_port.ok());
+  EXPECT_NE(bad_port.status().message().find("--http-listen"), std::string::npos);
+
+  auto bad_store = Parse({}, Env{{{"FLEETRATE_STORE", "cassandra"}}});
+  ASSERT_FALSE(bad_store.ok());
+  EXPECT_NE(bad_store.status().message().find("FLEETRATE_STORE"), std::string::npos);
+
+  auto missing = Parse({"--config"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("--config: missing value"), std::string::npos);
+
+  auto unknown = Parse({"--bogus"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("--bogus"), std::string::npos);
+
+  EXPECT_FALSE(Parse({"--log-level", "loud"}).ok());
+}
+
+TEST(SettingsTest, HelpIsRecognised) {
+  auto s = Parse({"--help"});
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE(s->help);
+  EXPECT_NE(UsageText().find("--grpc-listen"), std::string::npos);
+}
+
+TEST(SettingsTest, ParseHostPortAcceptsIpv4Ipv6AndBarePort) {
+  auto v4 = ParseHostPort("f", "127.0.0.1:8081");
+  ASSERT_TRUE(v4.ok());
+  EXPECT_EQ(v4->host, "127.0.0.1");
+  EXPECT_EQ(v4->port, 8081);
+  auto v6 = ParseHostPort("f", "[::1]:0");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 0);
+  auto bare = ParseHostPort("f", ":5778");
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(bare->host, "0.0.0.0");
+  EXPECT_FALSE(ParseHostPort("f", "localhost").ok());
+  EXPECT_FALSE(ParseHostPort("f", "::1:80").ok());
+  EXPECT_FALSE(ParseHostPort("f", "host:http").ok());
+}
+
+}  // namespace
+}  // namespace fleetrate::server

@@ -1,0 +1,143 @@
+#include "server/service/sampling_service.h"
+
+#include <gtest/gtest.h>
+
+#include "fleetrate/threshold.h"
+#include "server/store/memory_store.h"
+
+namespace fleetrate::server {
+namespace {
+
+v1::SyncRequest ValidRequest() {
+  v1::SyncRequest r;
+  r.mutable_client()->set_instance_id("host-1");
+  r.mutable_client()->set_service("cart");
+  r.set_interval_ms(10000);
+  auto* op = r.add_operations();
+  op->set_operation("GET /cart");
+  op->set_roots_seen(10000);
+  op->set_roots_sampled(10);
+  return r;
+}
+
+std::string ErrorOf(const v1::SyncRequest& r) {
+  grpc::Status s = ValidateSyncRequest(r, SyncLimits{});
+  EXPECT_TRUE(s.ok() || s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  return s.error_message();
+}
+
+TEST(SyncValidationTest, AcceptsAValidRequestAndAFirstSyncWithoutCounts) {
+  EXPECT_EQ(ErrorOf(ValidRequest()), "");
+  v1::SyncRequest first;
+  first.mutable_client()->set_instance_id("host-1");
+  first.mutable_client()->set_service("cart");
+  EXPECT_EQ(ErrorOf(first), "");
+}
+
+TEST(SyncValidationTest, RejectionsNameTheFieldAndTheLimit) {
+  auto r = ValidRequest();
+  r.mutable_client()->clear_service();
+  EXPECT_EQ(ErrorOf(r), "client.service: required, got empty");
+
+  r = ValidRequest();
+  r.mutable_client()->set_instance_id(std::string(129, 'x'));
+  EXPECT_EQ(ErrorOf(r), "client.instance_id: at most 128 bytes, got 129");
+
+  r = ValidRequest();
+  r.set_interval_ms(-5);
+  EXPECT_EQ(ErrorOf(r), "interval_ms: must be >= 0, got -5");
+
+  r = ValidRequest();
+  r.set_interval_ms(0);
+  EXPECT_EQ(ErrorOf(r), "interval_ms: must be > 0 when operations are reported, got 0");
+
+  r = ValidRequest();
+  r.set_interval_ms(3'600'001);
+  EXPECT_EQ(ErrorOf(r), "interval_ms: at most 3600000, got 3600001");
+
+  r = ValidRequest();
+  r.mutable_operations(0)->set_operation(std::string(257, 'o'));
+  EXPECT_EQ(ErrorOf(r), "operations[0].operation: at most 256 bytes, got 257");
+
+  r = ValidRequest();
+  *r.add_operations() = r.operations(0);
+  EXPECT_EQ(ErrorOf(r), "operations[1].operation: duplicate 'GET /cart'");
+
+  r = ValidRequest();
+  r.mutable_operations(0)->set_roots_sampled(10001);
+  EXPECT_EQ(ErrorOf(r), "operations[0].roots_sampled: must be <= roots_seen (10000), got 10001");
+
+  r = ValidRequest();
+  for (int i = 1; i <= 2000; ++i) r.add_operations()->set_operation("op" + std::to_string(i));
+  EXPECT_EQ(ErrorOf(r), "operations: at most 2000 entries, got 2001");
+}
+
+class SamplingServiceTest : public ::testing::Test {
+ protected:
+  SamplingServiceTest()
+      : metrics_(std::make_shared<prometheus::Registry>()),
+        publisher_(std::make_shared<const Policies>(*ParsePolicies(
+                       "sync_interval_seconds: 10\ndefaults:\n  target_traces_per_second: 10\n")),
+                   store_, metrics_, 42),
+        service_(store_, publisher_, metrics_, clock_) {}
+
+  v1::SyncResponse Sync(const v1::SyncRequest& request,
+                        grpc::StatusCode expected = grpc::StatusCode::OK) {
+    v1::SyncResponse response;
+    grpc::Status s = service_.Sync(nullptr, &request, &response);
+    EXPECT_EQ(s.error_code(), expected) << s.error_message();
+    return response;
+  }
+
+  ManualClock clock_;
+  MemoryStore store_;
+  ServerMetrics metrics_;
+  RatePublisher publisher_;
+  SamplingServiceImpl service_;
+};
+
+TEST_F(SamplingServiceTest, UnknownServiceGetsPolicyDefaultsUnversioned) {
+  v1::SyncResponse r = Sync(ValidRequest());
+  EXPECT_EQ(r.table_version(), 0u);
+  EXPECT_FALSE(r.not_modified());
+  EXPECT_EQ(r.next_sync_interval_ms(), 10000u);
+  EXPECT_DOUBLE_EQ(r.default_rate().probability(), 0.001);
+  EXPECT_EQ(r.default_rate().threshold(), ProbabilityToThreshold(0.001));
+  EXPECT_EQ(r.batch_profile().name(), "balanced");
+  EXPECT_EQ(r.batch_profile().max_export_batch_size(), 512u);
+}
+
+TEST_F(SamplingServiceTest, ReturnsTheCallersSliceAndNotModifiedForItsVersion) {
+  v1::SyncRequest a = ValidRequest();  // 1000/s
+  v1::SyncRequest b = ValidRequest();
+  b.mutable_client()->set_instance_id("host-2");
+  b.mutable_operations(0)->set_roots_seen(30000);  // 3000/s
+  Sync(a);
+  Sync(b);
+  publisher_.Recompute(clock_.Now());
+
+  v1::SyncResponse r = Sync(b);
+  EXPECT_EQ(r.table_version(), 42u);
+  ASSERT_EQ(r.rates_size(), 1);
+  EXPECT_EQ(r.rates(0).operation(), "GET /cart");
+  EXPECT_DOUBLE_EQ(r.rates(0).probability(), 10.0 / 4000);
+  EXPECT_EQ(r.rates(0).threshold(), ProbabilityToThreshold(10.0 / 4000));
+  EXPECT_DOUBLE_EQ(r.rates(0).local_cap_per_second(), 2 * 10 * 0.75);  // burst × target × share
+  EXPECT_DOUBLE_EQ(r.rates(0).lower_bound_per_second(), (1.0 / 60) * 0.75);
+
+  b.set_table_version(42);
+  v1::SyncResponse again = Sync(b);
+  EXPECT_TRUE(again.not_modified());
+  EXPECT_EQ(again.table_version(), 42u);
+  EXPECT_EQ(again.rates_size(), 0);
+}
+
+TEST_F(SamplingServiceTest, InvalidRequestIsRejectedAndNotCounted) {
+  v1::SyncRequest bad = ValidRequest();
+  bad.set_interval_ms(0);
+  Sync(bad, grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(store_.Estimate(clock_.Now()).live_clients, 0u);
+}
+
+}  // namespace
+}  // namespace fleetrate::server
