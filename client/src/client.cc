@@ -1,0 +1,111 @@
+#include "fleetrate/client.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "poller.h"
+
+namespace fleetrate {
+namespace {
+
+constexpr size_t kMaxServiceBytes = 128;     // ClientIdentity.service
+constexpr size_t kMaxInstanceIdBytes = 128;  // ClientIdentity.instance_id
+constexpr size_t kMaxEnvironmentBytes = 64;  // ClientIdentity.environment
+
+absl::Status Invalid(std::string_view field, std::string_view rule) {
+  return absl::InvalidArgumentError(std::string("ClientOptions.") + std::string(field) + " " +
+                                    std::string(rule));
+}
+
+absl::Status Validate(const ClientOptions& o) {
+  if (o.service.empty() || o.service.size() > kMaxServiceBytes) {
+    return Invalid("service", "must be non-empty and at most 128 bytes");
+  }
+  if (o.environment.size() > kMaxEnvironmentBytes) {
+    return Invalid("environment", "must be at most 64 bytes");
+  }
+  if (o.instance_id.size() > kMaxInstanceIdBytes) {
+    return Invalid("instance_id", "must be at most 128 bytes");
+  }
+  if (o.server_address.empty()) return Invalid("server_address", "must be non-empty");
+  const std::pair<std::string_view, std::chrono::milliseconds> durations[] = {
+      {"initial_sync_interval", o.initial_sync_interval},
+      {"min_sync_interval", o.min_sync_interval},
+      {"max_sync_interval", o.max_sync_interval},
+      {"max_backoff", o.max_backoff},
+      {"sync_timeout", o.sync_timeout},
+  };
+  for (const auto& [name, value] : durations) {
+    if (value.count() <= 0) return Invalid(name, "must be positive");
+  }
+  if (o.min_sync_interval > o.max_sync_interval) {
+    return Invalid("min_sync_interval", "must be at most max_sync_interval");
+  }
+  if (!(o.initial_probability >= 0.0 && o.initial_probability <= 1.0)) {  // also NaN
+    return Invalid("initial_probability", "must be in [0, 1]");
+  }
+  return absl::OkStatus();
+}
+
+// "<hostname>-<pid>-<8 random hex digits>", at most 128 bytes.
+std::string DefaultInstanceId() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') {
+    std::snprintf(host, sizeof(host), "unknown");
+  }
+  std::string id(host);
+  id.resize(std::min<size_t>(id.size(), 100));
+  char suffix[32];
+  std::random_device random;
+  std::snprintf(suffix, sizeof(suffix), "-%ld-%08x", static_cast<long>(getpid()),
+                static_cast<unsigned>(random()));
+  return id + suffix;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
+  if (absl::Status status = Validate(options); !status.ok()) return status;
+  try {
+    if (options.instance_id.empty()) options.instance_id = DefaultInstanceId();
+    std::unique_ptr<Client> client(new Client(std::move(options)));
+    return client;
+  } catch (const std::exception& e) {
+    return absl::InternalError(std::string("fleetrate::Client::Create: ") + e.what());
+  }
+}
+
+Client::Client(ClientOptions options)
+    : options_(std::move(options)),
+      sampler_(std::make_unique<Sampler>(options_.initial_probability)) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      options_.credentials != nullptr ? options_.credentials : grpc::InsecureChannelCredentials();
+  auto channel = grpc::CreateChannel(options_.server_address, credentials);
+  poller_ = std::make_unique<internal::Poller>(
+      options_, v1::SamplingService::NewStub(std::move(channel)), *sampler_);
+  poller_->Start();
+}
+
+Client::~Client() { Shutdown(); }
+
+void Client::Shutdown(std::chrono::milliseconds timeout) noexcept {
+  if (poller_ != nullptr) poller_->Shutdown(timeout);
+}
+
+ClientStats Client::stats() const noexcept {
+  ClientStats stats;
+  stats.syncs_ok = poller_->syncs_ok();
+  stats.syncs_failed = poller_->syncs_failed();
+  stats.table_version = sampler_->table_version();
+  return stats;
+}
+
+}  // namespace fleetrate

@@ -1,0 +1,114 @@
+// Internal: the Client's poller, one thread running a Boost.Asio io_context that calls
+// SamplingService.Sync on a jittered timer, reports the Sampler's counts and applies the rate
+// tables the server returns.
+//
+// Schedule: the first Sync right at Start; after a success the server's next_sync_interval_ms
+// (or the previous interval if it sent 0; initial_sync_interval at first) clamped to
+// [min_sync_interval, max_sync_interval], +-10 % jitter; after a failure exponential backoff
+// from min_sync_interval, doubling, capped at max_backoff, +-10 % jitter. Each Sync is a
+// blocking call with deadline sync_timeout, on the poller thread only.
+//
+// Counts: each attempt takes the Sampler's counts (snapshot-and-reset) and merges them into
+// the pending counts; a success clears them, a failure carries them (and the interval they
+// cover) into the next attempt, so nothing is lost or sent twice.
+//
+// Thread safety: Start once; Shutdown and the stats accessors from any thread. All other state
+// belongs to the poller thread.
+#pragma once
+
+#if defined(__SANITIZE_THREAD__) && defined(__GNUC__) && !defined(__clang__)
+// GCC 12 warns (-Wtsan) that ThreadSanitizer does not model the std::atomic_thread_fence in
+// Boost.Asio's handler-memory recycling; it orders memory reused on the same (poller) thread.
+#pragma GCC diagnostic ignored "-Wtsan"
+#endif
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "fleetrate/client.h"
+#include "fleetrate/sampler.h"
+#include "fleetrate/v1/sampling.grpc.pb.h"
+
+namespace fleetrate::internal {
+
+class Poller {
+ public:
+  // The wire limit of SyncRequest.interval_ms.
+  static constexpr std::chrono::milliseconds kMaxReportInterval{3'600'000};
+
+  // `options` must be valid (Client::Create checks) with instance_id set. `sampler` must
+  // outlive the Poller.
+  Poller(ClientOptions options, std::unique_ptr<v1::SamplingService::StubInterface> stub,
+         Sampler& sampler);
+  ~Poller();  // Shutdown with the default timeout
+  Poller(const Poller&) = delete;
+  Poller& operator=(const Poller&) = delete;
+
+  void Start();
+  void Shutdown(std::chrono::milliseconds timeout) noexcept;
+
+  [[nodiscard]] uint64_t syncs_ok() const noexcept {
+    return syncs_ok_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] uint64_t syncs_failed() const noexcept {
+    return syncs_failed_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct PendingCounts {
+    uint64_t roots_seen = 0;
+    uint64_t roots_sampled = 0;
+  };
+
+  void Run() noexcept;
+  void ScheduleSync(Clock::duration delay);
+  void OnTimer() noexcept;
+  // One Sync attempt with the pending counts. After Shutdown began only the `final` attempt
+  // is sent. Returns the response on success.
+  std::optional<v1::SyncResponse> SyncOnce(Clock::time_point deadline, bool final);
+  void ApplyResponse(const v1::SyncResponse& response);
+  Clock::duration Jitter(Clock::duration d);
+
+  const ClientOptions options_;
+  const std::unique_ptr<v1::SamplingService::StubInterface> stub_;
+  Sampler& sampler_;
+
+  boost::asio::io_context io_{1};
+  boost::asio::steady_timer timer_{io_};
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::thread thread_;
+
+  std::mutex mu_;
+  bool stopping_ = false;                     // guarded by mu_
+  grpc::ClientContext* in_flight_ = nullptr;  // guarded by mu_; the running Sync
+  bool finished_ = false;                     // guarded by mu_; the final Sync is done
+  std::condition_variable finished_cv_;       // signals finished_
+  std::mutex shutdown_mu_;                    // serializes Shutdown calls
+  bool shut_down_ = false;                    // guarded by shutdown_mu_
+
+  std::atomic<uint64_t> syncs_ok_{0};
+  std::atomic<uint64_t> syncs_failed_{0};
+
+  // Poller thread only.
+  std::map<std::string, PendingCounts> pending_;
+  Clock::time_point last_report_;  // end of the interval the last successful Sync covered
+  Clock::duration interval_;       // current regular interval (before jitter)
+  Clock::duration backoff_{0};     // 0: the last attempt succeeded
+  uint64_t consecutive_failures_ = 0;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace fleetrate::internal
