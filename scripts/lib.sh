@@ -1,0 +1,48 @@
+# Shared by scripts/run and scripts/test: install what is missing, then configure and build.
+# Sourced, not executed. Idempotent: a machine that is set up only pays for an incremental build.
+
+FLEETRATE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+FLEETRATE_BUILD_DIR=${FLEETRATE_BUILD_DIR:-$FLEETRATE_ROOT/build}
+
+# Debian 12 packages the build and the tests need.
+FLEETRATE_APT_PACKAGES=(
+  cmake g++ ninja-build pkg-config clang-format
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libboost-dev prometheus-cpp-dev libyaml-cpp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+log() { printf '[fleetrate] %s\n' "$*" >&2; }
+
+install_packages() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { log "need root or sudo to install: ${missing[*]}"; return 1; }
+    sudo=sudo
+  fi
+  log "installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# configure_and_build [target...]: Release build in $FLEETRATE_BUILD_DIR; all targets by default.
+configure_and_build() {
+  if [ ! -f "$FLEETRATE_BUILD_DIR/CMakeCache.txt" ]; then
+    log "configuring $FLEETRATE_BUILD_DIR"
+    cmake -S "$FLEETRATE_ROOT" -B "$FLEETRATE_BUILD_DIR" -G Ninja \
+      -DCMAKE_BUILD_TYPE=Release -DFLEETRATE_WERROR=ON >/dev/null
+  fi
+  local jobs
+  jobs=$(nproc 2>/dev/null || echo 2)
+  log "building ${*:-everything} (first build takes a few minutes)"
+  if [ $# -eq 0 ]; then
+    cmake --build "$FLEETRATE_BUILD_DIR" -j "$jobs"
+  else
+    cmake --build "$FLEETRATE_BUILD_DIR" -j "$jobs" --target "$@"
+  fi
+}
