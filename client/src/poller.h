@@ -16,12 +16,6 @@
 // belongs to the poller thread.
 #pragma once
 
-#if defined(__SANITIZE_THREAD__) && defined(__GNUC__) && !defined(__clang__)
-// GCC 12 warns (-Wtsan) that ThreadSanitizer does not model the std::atomic_thread_fence in
-// Boost.Asio's handler-memory recycling; it orders memory reused on the same (poller) thread.
-#pragma GCC diagnostic ignored "-Wtsan"
-#endif
-
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>

@@ -59,6 +59,9 @@ absl::Status Server::Start() {
   HttpServerOptions http_options;
   http_options.host = http_address->host;
   http_options.port = http_address->port;
+  http_options.on_handler_error = [](const HttpRequest& request, std::string_view what) {
+    FLEETRATE_LOG(kError) << "HTTP handler for " << request.path << " failed: " << what;
+  };
   http_server_ = std::make_unique<HttpServer>(http_options);
   http_server_->Handle("/healthz", [](const HttpRequest&) { return TextResponse(200, "ok\n"); });
   http_server_->Handle("/readyz", [this](const HttpRequest&) { return Ready(); });
