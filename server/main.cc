@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 #include "server/common/clock.h"
 #include "server/common/log.h"
@@ -20,7 +21,8 @@ using namespace fleetrate::server;
 namespace {
 
 std::shared_ptr<const Policies> LoadPolicies(const Settings& settings) {
-  if (!settings.config_path_given && !fs::exists(settings.config_path)) {
+  std::error_code error;
+  if (!settings.config_path_given && !fs::exists(settings.config_path, error)) {
     FLEETRATE_LOG(kWarning) << "no policy file at " << settings.config_path
                             << "; using built-in defaults (adaptive, 1 trace/s per operation)";
     auto defaults = ParsePolicies("");
@@ -81,9 +83,19 @@ int main(int argc, char** argv) {
   }
 
   int received = 0;
-  sigwait(&stop_signals, &received);
+  while (sigwait(&stop_signals, &received) != 0) {
+  }
   FLEETRATE_LOG(kInfo) << "received " << (received == SIGTERM ? "SIGTERM" : "SIGINT")
-                       << ", shutting down (in-flight calls finish first)";
+                       << ", shutting down (in-flight calls finish first; signal again to force)";
+  // A second signal during the drain exits at once, as operators expect of Ctrl-C twice.
+  std::thread force([&stop_signals] {
+    int again = 0;
+    while (sigwait(&stop_signals, &again) != 0) {
+    }
+    FLEETRATE_LOG(kWarning) << "second signal: exiting without waiting for in-flight calls";
+    std::_Exit(1);
+  });
+  force.detach();
   server.Shutdown();
   return 0;
 }

@@ -3,85 +3,122 @@
 #include <algorithm>
 
 namespace fleetrate::server {
-namespace {
-const std::string kOverflowKey = kOverflowOperation;
-}  // namespace
 
-const std::string& Aggregator::KeyFor(ServiceState& service, const std::string& operation,
-                                      Timestamp expires_at) {
-  auto it = service.known_operations.find(operation);
-  if (it != service.known_operations.end()) {
-    it->second = std::max(it->second, expires_at);
-    return it->first;
-  }
-  const bool over_cap = service.known_operations.size() + 1 >= limits_.max_operations_per_service ||
-                        keys_ + 1 >= limits_.max_keys;
+Aggregator::KeyState& Aggregator::KeyFor(ScopeState& scope, const std::string& operation) {
+  auto it = scope.keys.find(operation);
+  if (it != scope.keys.end()) return it->second;
+  const bool over_cap =
+      scope.keys.size() + 1 >= limits_.max_operations_per_service || keys_ + 1 >= limits_.max_keys;
   // The overflow key itself is always admitted, so folding never fails.
-  const std::string& key = (over_cap && operation != kOverflowKey) ? kOverflowKey : operation;
-  if (&key == &kOverflowKey && operation != kOverflowKey) ++overflowed_reports_;
-  auto [slot, inserted] = service.known_operations.try_emplace(key, expires_at);
-  if (inserted) {
-    ++keys_;
-  } else {
-    slot->second = std::max(slot->second, expires_at);
+  const bool fold = over_cap && operation != kOverflowOperation;
+  if (fold) ++overflowed_reports_;
+  auto [slot, inserted] =
+      scope.keys.try_emplace(fold ? std::string(kOverflowOperation) : operation);
+  if (inserted) ++keys_;
+  return slot->second;
+}
+
+void Aggregator::Withdraw(ClientState& client) {
+  for (const Contribution& c : client.contributions) {
+    c.key->seen_per_second -= c.seen_per_second;
+    c.key->sampled_per_second -= c.sampled_per_second;
+    --c.key->clients;
   }
-  return slot->first;
+  client.contributions.clear();
 }
 
 void Aggregator::Report(const ClientReport& report, Duration sync_interval, Timestamp now) {
-  ServiceState& service = services_[report.service];
+  ScopeState& scope = scopes_[report.scope];
   const Duration lifetime =
       std::max(sync_interval, report.interval) * limits_.missed_intervals_to_expire;
-  ClientState& client = service.clients[report.instance_id];
+  ClientState& client = scope.clients[report.instance_id];
   client.expires_at = now + lifetime;
-  client.operations.clear();
+  Withdraw(client);
   const double seconds = Seconds(report.interval);
   if (seconds <= 0) return;  // a first Sync carries no counts; it only registers the client
+  client.contributions.reserve(report.operations.size());
   for (const OperationReport& op : report.operations) {
-    const std::string& key = KeyFor(service, op.operation, client.expires_at);
-    Rates& rates = client.operations[key];  // several ops may fold into "*": add them up
-    rates.seen_per_second += static_cast<double>(op.roots_seen) / seconds;
-    rates.sampled_per_second += static_cast<double>(op.roots_sampled) / seconds;
+    KeyState& key = KeyFor(scope, op.operation);
+    key.expires_at = std::max(key.expires_at, client.expires_at);
+    const double seen = static_cast<double>(op.roots_seen) / seconds;
+    const double sampled = static_cast<double>(op.roots_sampled) / seconds;
+    key.seen_per_second += seen;
+    key.sampled_per_second += sampled;
+    // Several operations may fold into "*": one contribution each, the key counts the client
+    // once per contribution and Withdraw undoes exactly what was added.
+    ++key.clients;
+    client.contributions.push_back({&key, seen, sampled});
   }
 }
 
 void Aggregator::Prune(Timestamp now) {
-  for (auto service_it = services_.begin(); service_it != services_.end();) {
-    ServiceState& service = service_it->second;
-    for (auto it = service.clients.begin(); it != service.clients.end();) {
-      it = it->second.expires_at <= now ? service.clients.erase(it) : std::next(it);
+  for (auto scope_it = scopes_.begin(); scope_it != scopes_.end();) {
+    ScopeState& scope = scope_it->second;
+    for (auto it = scope.clients.begin(); it != scope.clients.end();) {
+      if (it->second.expires_at <= now) {
+        Withdraw(it->second);
+        it = scope.clients.erase(it);
+      } else {
+        ++it;
+      }
     }
-    for (auto it = service.known_operations.begin(); it != service.known_operations.end();) {
-      if (it->second <= now) {
-        it = service.known_operations.erase(it);
+    for (auto it = scope.keys.begin(); it != scope.keys.end();) {
+      if (it->second.clients == 0 && it->second.expires_at <= now) {
+        it = scope.keys.erase(it);
         --keys_;
       } else {
         ++it;
       }
     }
-    service_it = service.clients.empty() && service.known_operations.empty()
-                     ? services_.erase(service_it)
-                     : std::next(service_it);
+    scope_it =
+        scope.clients.empty() && scope.keys.empty() ? scopes_.erase(scope_it) : std::next(scope_it);
+  }
+}
+
+void Aggregator::Resum() {
+  for (auto& [scope_key, scope] : scopes_) {
+    for (auto& [name, key] : scope.keys) {
+      key.seen_per_second = 0;
+      key.sampled_per_second = 0;
+    }
+    for (auto& [instance, client] : scope.clients) {
+      for (const Contribution& c : client.contributions) {
+        c.key->seen_per_second += c.seen_per_second;
+        c.key->sampled_per_second += c.sampled_per_second;
+      }
+    }
   }
 }
 
 FleetEstimate Aggregator::Estimate(Timestamp now) {
   Prune(now);
-  FleetEstimate fleet;
-  for (const auto& [name, service] : services_) {
-    ServiceEstimate& estimate = fleet.services[name];
-    estimate.live_clients = service.clients.size();
-    fleet.live_clients += service.clients.size();
-    for (const auto& [instance, client] : service.clients) {
-      for (const auto& [operation, rates] : client.operations) {
-        KeyEstimate& key = estimate.operations[operation];
-        key.seen_per_second += rates.seen_per_second;
-        key.sampled_per_second += rates.sampled_per_second;
-        key.client_seen_per_second[instance] = rates.seen_per_second;
-      }
-    }
-    fleet.keys += estimate.operations.size();
+  if (++estimates_since_resum_ >= limits_.exact_resum_every) {
+    Resum();
+    estimates_since_resum_ = 0;
   }
+  FleetEstimate fleet;
+  fleet.scopes.reserve(scopes_.size());
+  for (const auto& [scope_key, scope] : scopes_) {
+    ScopeEstimate estimate;
+    estimate.scope = scope_key;
+    estimate.live_clients = scope.clients.size();
+    fleet.live_clients += scope.clients.size();
+    estimate.operations.reserve(scope.keys.size());
+    for (const auto& [name, key] : scope.keys) {
+      // A key nobody reported this interval stays, at zero traffic, until it ages out: a rare
+      // operation keeps its rate instead of flapping to the service default between sightings.
+      // Running sums can end a hair below zero after withdrawals; a rate is never negative.
+      estimate.operations.push_back({name,
+                                     {std::max(0.0, key.seen_per_second),
+                                      std::max(0.0, key.sampled_per_second), key.clients}});
+    }
+    std::sort(estimate.operations.begin(), estimate.operations.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    fleet.keys += estimate.operations.size();
+    fleet.scopes.push_back(std::move(estimate));
+  }
+  std::sort(fleet.scopes.begin(), fleet.scopes.end(),
+            [](const ScopeEstimate& a, const ScopeEstimate& b) { return a.scope < b.scope; });
   return fleet;
 }
 

@@ -1,10 +1,15 @@
-// Aggregator: keeps each client's latest reported rate per (service, operation) and sums them
-// into a FleetEstimate. A client's entries expire when it misses 3 sync intervals, so the
-// estimate follows the fleet as instances come and go.
+// Aggregator: keeps each client's latest reported rate per key and the fleet-wide sum per key.
+// A client's rates expire when it misses 3 sync intervals, so the estimate follows the fleet as
+// instances come and go.
 //
-// Cardinality is bounded: a service keeps at most `max_operations_per_service` operations and
-// the server at most `max_keys` keys; the counts of further operations fold into the service's
-// "*" key and `overflowed_reports()` counts them. Nothing is dropped.
+// Sums are maintained incrementally (a report replaces the client's previous contribution), so
+// Estimate costs O(keys), not O(clients × keys); every `exact_resum_every` estimates they are
+// recomputed from the clients' rates to shed floating-point drift.
+//
+// Cardinality is bounded: a scope (service, environment) keeps at most
+// `max_operations_per_service` operations and the server at most `max_keys` keys; the counts of
+// further operations fold into the scope's "*" key and `overflowed_reports()` counts them.
+// Nothing is dropped.
 //
 // Not thread-safe: the owning Store serialises calls. Time comes in as arguments.
 #pragma once
@@ -27,7 +32,7 @@ struct OperationReport {
 
 // One client's counts since its previous report.
 struct ClientReport {
-  std::string service;
+  Scope scope;
   std::string instance_id;
   Duration interval{};  // covered by `operations`; > 0 when operations is non-empty
   std::vector<OperationReport> operations;
@@ -37,6 +42,7 @@ struct AggregatorLimits {
   size_t max_operations_per_service = 2000;
   size_t max_keys = 100000;
   int missed_intervals_to_expire = 3;
+  int exact_resum_every = 60;
 };
 
 class Aggregator {
@@ -48,34 +54,45 @@ class Aggregator {
   // client expires after missed_intervals_to_expire × max(sync_interval, report.interval).
   void Report(const ClientReport& report, Duration sync_interval, Timestamp now);
 
-  // Drops expired clients and idle keys, then sums the live clients.
+  // Drops expired clients and keys idle for their expiry, then returns the fleet's sums; keys
+  // with no live reporter yet are included at zero traffic.
   [[nodiscard]] FleetEstimate Estimate(Timestamp now);
 
   [[nodiscard]] uint64_t overflowed_reports() const noexcept { return overflowed_reports_; }
+  [[nodiscard]] size_t keys() const noexcept { return keys_; }
 
  private:
-  struct Rates {
-    double seen_per_second = 0;
+  struct KeyState {
+    double seen_per_second = 0;  // running sums over the clients below
     double sampled_per_second = 0;
+    uint32_t clients = 0;  // clients whose latest report includes this key
+    Timestamp expires_at;  // idle keys age out; a key with clients never does
+  };
+  struct Contribution {
+    KeyState* key;  // stable: unordered_map nodes do not move, and a key with clients stays
+    double seen_per_second;
+    double sampled_per_second;
   };
   struct ClientState {
     Timestamp expires_at;
-    std::unordered_map<std::string, Rates> operations;
+    std::vector<Contribution> contributions;
   };
-  struct ServiceState {
-    std::unordered_map<std::string, ClientState> clients;         // by instance_id
-    std::unordered_map<std::string, Timestamp> known_operations;  // op → expiry of its key
+  struct ScopeState {
+    std::unordered_map<std::string, ClientState> clients;  // by instance_id
+    std::unordered_map<std::string, KeyState> keys;        // by operation
   };
 
   // The key `operation` is counted under: itself, or "*" when a cap is reached.
-  const std::string& KeyFor(ServiceState& service, const std::string& operation,
-                            Timestamp expires_at);
+  KeyState& KeyFor(ScopeState& scope, const std::string& operation);
+  static void Withdraw(ClientState& client);
   void Prune(Timestamp now);
+  void Resum();
 
   AggregatorLimits limits_;
-  std::unordered_map<std::string, ServiceState> services_;
-  size_t keys_ = 0;  // sum of known_operations sizes
+  std::unordered_map<Scope, ScopeState, ScopeHash> scopes_;
+  size_t keys_ = 0;
   uint64_t overflowed_reports_ = 0;
+  int estimates_since_resum_ = 0;
 };
 
 }  // namespace fleetrate::server

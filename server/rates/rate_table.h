@@ -1,9 +1,10 @@
-// The rate table the server publishes: per service, the probability of each operation, the
-// service default for operations it does not list, and the batch profile, under a version.
+// The rate table the server publishes: per scope (service, environment), the probability of each
+// operation, the default for operations it does not list, the batch profile and capture policy,
+// under a version.
 //
-// Fleet-wide values (local cap, lower bound) are split per client at Sync time by the client's
-// share of the key's traffic (`client_share`). A version changes only when what a client would
-// apply changes; shares move with traffic and ride along without a version bump.
+// Fleet-wide values (local cap, lower bound, capture rates) are split per client at Sync time:
+// caps and bounds by the client's share of the key's traffic, capture evenly. A version changes
+// only when what a client would apply changes; traffic estimates ride along without a bump.
 //
 // Immutable once published; readers hold std::shared_ptr<const RateTables>.
 #pragma once
@@ -12,44 +13,70 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "server/policy/policy.h"
+#include "server/rates/fleet_estimate.h"
 
 namespace fleetrate::server {
+
+// Why a key has the probability it has; ExplainRate turns these into words.
+enum RateReason : uint16_t {
+  kFixed = 1 << 0,               // a rule pins the probability
+  kClampedToMin = 1 << 1,        // target/qps fell below min_probability
+  kClampedToMax = 1 << 2,        // target/qps exceeded max_probability
+  kRaisedToLowerBound = 1 << 3,  // the fleet-wide lower bound needed more than the target
+  kCutByBudget = 1 << 4,         // the global budget's water-filling gave it less
+  kBudgetBelowFloors = 1 << 5,   // floors alone exceed the budget; floors win
+  kRiseCapped = 1 << 6,          // a rise was capped at max_rise_factor per recompute
+  kHeldByTolerance = 1 << 7,     // within the tolerance band: the previous value stays
+  kNoEstimate = 1 << 8,          // service default: no traffic to divide by
+};
 
 struct KeyRate {
   double probability = 0;
   uint64_t threshold = 0;             // OTel rejection threshold of `probability`
-  double local_cap_per_second = 0;    // fleet-wide burst × target; 0 = no cap
+  double local_cap_per_second = 0;    // fleet-wide burst × expected kept rate; 0 = no cap
   double lower_bound_per_second = 0;  // fleet-wide lower bound; 0 = none
   double fleet_seen_per_second = 0;   // the estimate this rate was computed from
-  std::string rule;                   // the policy rule that decided it
+  double fleet_sampled_per_second = 0;
+  double wanted_probability = 0;  // before the rise cap and tolerance band
+  int rule = -1;                  // index into Policies::rules; -1 = defaults
+  uint16_t reasons = 0;           // RateReason bits
 
-  // What a client applies; the estimate and rule name do not count.
+  // Whether a client would decide differently. The local cap follows traffic every recompute
+  // and is refreshed whenever the version moves; it does not move the version by itself, or
+  // versions would churn on Poisson noise.
   [[nodiscard]] bool SameDecision(const KeyRate& other) const noexcept {
-    return threshold == other.threshold && local_cap_per_second == other.local_cap_per_second &&
-           lower_bound_per_second == other.lower_bound_per_second;
+    return threshold == other.threshold && lower_bound_per_second == other.lower_bound_per_second;
   }
 };
 
 struct ServiceRates {
+  Scope scope;
   uint64_t version = 0;
-  std::map<std::string, KeyRate> operations;
-  KeyRate default_rate;  // operations not listed
+  std::vector<std::pair<std::string, KeyRate>> operations;  // sorted by operation
+  KeyRate default_rate;                                     // operations not listed
   BatchProfile batch_profile;
-  // operation → instance_id → that client's fraction of the key's fleet traffic.
-  std::map<std::string, std::map<std::string, double>> client_share;
+  CapturePolicy capture;  // fleet-wide
   size_t live_clients = 0;
 
+  [[nodiscard]] const KeyRate* Find(std::string_view operation) const;
   [[nodiscard]] bool SameDecisions(const ServiceRates& other) const;
 };
 
 struct RateTables {
-  std::map<std::string, std::shared_ptr<const ServiceRates>> services;
+  std::map<Scope, std::shared_ptr<const ServiceRates>> scopes;
+  // The policies the table was computed with (for explanations).
+  std::shared_ptr<const Policies> policies;
+  // Global budget accounting of this recompute (0 when no budget is set).
+  double budget_demand_per_second = 0;     // what adaptive keys would keep without a budget
+  double budget_allocated_per_second = 0;  // what they keep with it (plus fixed keys' usage)
 
-  [[nodiscard]] const ServiceRates* Find(const std::string& service) const {
-    auto it = services.find(service);
-    return it == services.end() ? nullptr : it->second.get();
+  [[nodiscard]] const ServiceRates* Find(const Scope& scope) const {
+    auto it = scopes.find(scope);
+    return it == scopes.end() ? nullptr : it->second.get();
   }
 };
 

@@ -20,7 +20,7 @@ void RatePublisher::Recompute(Timestamp now) {
   const std::shared_ptr<const Policies> policies = this->policies();
   const std::shared_ptr<const RateTables> previous = Current();
   auto next = std::make_shared<const RateTables>(
-      ComputeRates(*policies, estimate, previous.get(), next_version_, options_));
+      ComputeRates(policies, estimate, previous.get(), next_version_, options_));
   ++next_version_;
   {
     std::lock_guard<std::mutex> lock(mu_);

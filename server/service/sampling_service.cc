@@ -1,7 +1,9 @@
 #include "server/service/sampling_service.h"
 
 #include <chrono>
+#include <cmath>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "absl/status/status.h"
@@ -24,19 +26,30 @@ grpc::Status CheckString(std::string_view field, const std::string& value, size_
   return grpc::Status::OK;
 }
 
-void FillRate(const KeyRate& rate, double share, v1::OperationRate* out) {
+// Caps and bounds move with traffic shares; the slice fingerprint sees them in steps of about
+// 19 % (a quarter power of two), so a client is sent a new slice when its values move that much,
+// not on every bit of noise.
+uint64_t Quantize(double value) {
+  if (!(value > 0)) return 0;
+  return static_cast<uint64_t>(std::llround(std::log2(value) * 4) + 4096);
+}
+
+void Mix(uint64_t* hash, uint64_t value) {
+  // FNV-1a over the value's bytes.
+  for (int i = 0; i < 8; ++i) {
+    *hash ^= (value >> (8 * i)) & 0xff;
+    *hash *= 1099511628211ULL;
+  }
+}
+
+// Writes one rate for this client: `share` is its fraction of the key's fleet traffic.
+void FillRate(const KeyRate& rate, double share, v1::OperationRate* out, uint64_t* fingerprint) {
   out->set_probability(rate.probability);
   out->set_threshold(rate.threshold);
   out->set_local_cap_per_second(rate.local_cap_per_second * share);
   out->set_lower_bound_per_second(rate.lower_bound_per_second * share);
-}
-
-double ShareOf(const ServiceRates& rates, const std::string& operation,
-               const std::string& instance_id) {
-  auto op = rates.client_share.find(operation);
-  if (op == rates.client_share.end()) return 0;
-  auto client = op->second.find(instance_id);
-  return client == op->second.end() ? 0 : client->second;
+  Mix(fingerprint, Quantize(out->local_cap_per_second()));
+  Mix(fingerprint, Quantize(out->lower_bound_per_second()));
 }
 
 }  // namespace
@@ -121,12 +134,16 @@ grpc::Status SamplingServiceImpl::HandleSync(const v1::SyncRequest& request,
       std::chrono::duration<double>(policies->sync_interval_seconds));
 
   ClientReport report;
-  report.service = request.client().service();
+  report.scope = {request.client().service(), request.client().environment()};
   report.instance_id = request.client().instance_id();
   report.interval = std::chrono::milliseconds(request.interval_ms());
   report.operations.reserve(static_cast<size_t>(request.operations_size()));
+  // This client's own rate per operation, for its share of caps and bounds.
+  std::unordered_map<std::string_view, double> own_rate;
+  const double seconds = static_cast<double>(request.interval_ms()) / 1000;
   for (const v1::OperationCounts& op : request.operations()) {
     report.operations.push_back({op.operation(), op.roots_seen(), op.roots_sampled()});
+    if (seconds > 0) own_rate[op.operation()] = static_cast<double>(op.roots_seen()) / seconds;
   }
   store_.Report(report, sync_interval, clock_.Now());
 
@@ -134,31 +151,57 @@ grpc::Status SamplingServiceImpl::HandleSync(const v1::SyncRequest& request,
       static_cast<uint32_t>(policies->sync_interval_seconds * 1000));
 
   const std::shared_ptr<const RateTables> tables = publisher_.Current();
-  const ServiceRates* found = tables ? tables->Find(report.service) : nullptr;
-  // A service nobody has reported traffic for yet gets the policy's rates, unversioned (0), so
-  // the client asks again and picks up the first computed table.
-  const ServiceRates fallback = found ? ServiceRates{} : PolicyOnlyRates(*policies, report.service);
-  const ServiceRates& rates = found ? *found : fallback;
-
-  response->set_table_version(rates.version);
-  if (rates.version != 0 && request.table_version() == rates.version) {
+  const ServiceRates* found = tables ? tables->Find(report.scope) : nullptr;
+  if (found == nullptr && request.table_version() != 0) {
+    // No table for this scope yet (a restarted server, before its first recompute with this
+    // client): the client's table is better than the policy's initial guess. Keep it.
+    response->set_table_version(request.table_version());
     response->set_not_modified(true);
     return grpc::Status::OK;
   }
+  // A scope nobody has reported yet gets the policy's rates; its first computed table follows
+  // within a recompute.
+  const ServiceRates fallback = found ? ServiceRates{} : PolicyOnlyRates(*policies, report.scope);
+  const ServiceRates& rates = found ? *found : fallback;
+
+  // The version a client holds is a fingerprint of its own slice: the scope's version (every
+  // probability) plus its share-dependent values, so a client whose share moved gets new caps.
+  uint64_t fingerprint = 14695981039346656037ULL;
+  Mix(&fingerprint, rates.version);
+  // A client that has not reported an operation (yet) gets an even share of it.
+  const double even_share = 1.0 / static_cast<double>(std::max<size_t>(1, rates.live_clients));
   for (const auto& [operation, rate] : rates.operations) {
     v1::OperationRate* out = response->add_rates();
     out->set_operation(operation);
-    FillRate(rate, ShareOf(rates, operation, report.instance_id), out);
+    auto own = own_rate.find(operation);
+    const double share = own != own_rate.end() && own->second > 0 && rate.fleet_seen_per_second > 0
+                             ? std::min(1.0, own->second / rate.fleet_seen_per_second)
+                             : even_share;
+    FillRate(rate, share, out, &fingerprint);
   }
-  // Unknown operations have no traffic share yet: split the lower bound evenly.
-  const double even_share = 1.0 / static_cast<double>(std::max<size_t>(1, rates.live_clients));
-  FillRate(rates.default_rate, even_share, response->mutable_default_rate());
+  FillRate(rates.default_rate, even_share, response->mutable_default_rate(), &fingerprint);
   v1::BatchProfile* profile = response->mutable_batch_profile();
   profile->set_name(rates.batch_profile.name);
   profile->set_max_queue_size(rates.batch_profile.max_queue_size);
   profile->set_max_export_batch_size(rates.batch_profile.max_export_batch_size);
   profile->set_schedule_delay_ms(rates.batch_profile.schedule_delay_ms);
   profile->set_export_timeout_ms(rates.batch_profile.export_timeout_ms);
+  v1::CapturePolicy* capture = response->mutable_capture_policy();
+  capture->set_errors_per_second(rates.capture.errors_per_second * even_share);
+  capture->set_slow_threshold_ms(rates.capture.slow_threshold_ms);
+  capture->set_slow_per_second(rates.capture.slow_per_second * even_share);
+  Mix(&fingerprint, Quantize(capture->errors_per_second()));
+  Mix(&fingerprint, Quantize(capture->slow_per_second()));
+
+  const uint64_t version = fingerprint == 0 ? 1 : fingerprint;  // 0 means "no table"
+  response->set_table_version(version);
+  if (request.table_version() == version) {
+    response->Clear();
+    response->set_table_version(version);
+    response->set_not_modified(true);
+    response->set_next_sync_interval_ms(
+        static_cast<uint32_t>(policies->sync_interval_seconds * 1000));
+  }
   return grpc::Status::OK;
 }
 

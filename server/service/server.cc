@@ -11,11 +11,12 @@
 
 namespace fleetrate::server {
 
-Server::Server(ServerOptions options, std::shared_ptr<const Policies> policies, const Clock& clock)
+Server::Server(ServerOptions options, std::shared_ptr<const Policies> policies, const Clock& clock,
+               std::unique_ptr<Store> store)
     : options_(std::move(options)),
       clock_(clock),
       metrics_(std::make_shared<prometheus::Registry>()),
-      store_(std::make_unique<MemoryStore>(options_.aggregator_limits)),
+      store_(store ? std::move(store) : std::make_unique<MemoryStore>(options_.aggregator_limits)),
       publisher_(std::make_unique<RatePublisher>(std::move(policies), *store_, metrics_,
                                                  options_.first_table_version, options_.engine)),
       sampling_service_(std::make_unique<SamplingServiceImpl>(*store_, *publisher_, metrics_,
@@ -26,6 +27,8 @@ Server::~Server() { Shutdown(); }
 uint16_t Server::http_port() const noexcept { return http_server_ ? http_server_->port() : 0; }
 
 HttpResponse Server::Ready() const {
+  // Load balancers stop sending new clients while in-flight calls drain.
+  if (draining_) return TextResponse(503, "not ready: shutting down\n");
   if (!publisher_->ready()) return TextResponse(503, "not ready: no rate table yet\n");
   return TextResponse(200, "ready\n");
 }
@@ -103,6 +106,7 @@ void Server::Shutdown(Duration grace) {
     if (stopping_) return;
     stopping_ = true;
   }
+  draining_ = true;
   wake_.notify_all();
   if (grpc_server_) {
     if (auto* health = grpc_server_->GetHealthCheckService()) health->Shutdown();

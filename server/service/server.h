@@ -12,6 +12,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -43,7 +44,9 @@ struct ServerOptions {
 
 class Server {
  public:
-  Server(ServerOptions options, std::shared_ptr<const Policies> policies, const Clock& clock);
+  // `store` null: a MemoryStore. Tests inject their own at this interface.
+  Server(ServerOptions options, std::shared_ptr<const Policies> policies, const Clock& clock,
+         std::unique_ptr<Store> store = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -75,7 +78,8 @@ class Server {
 
   std::mutex mu_;
   std::condition_variable wake_;
-  bool stopping_ = false;  // guarded by mu_
+  bool stopping_ = false;              // guarded by mu_
+  std::atomic<bool> draining_{false};  // /readyz says 503 from the start of Shutdown
   std::thread recompute_thread_;
 };
 

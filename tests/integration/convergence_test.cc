@@ -146,9 +146,9 @@ class ConvergenceTest : public ::testing::Test {
 
   double ServerProbability() {
     auto tables = server_->publisher().Current();
-    const ServiceRates* rates = tables ? tables->Find(kService) : nullptr;
-    if (rates == nullptr || rates->operations.count(kOperation) == 0) return -1;
-    return rates->operations.at(kOperation).probability;
+    const ServiceRates* rates = tables ? tables->Find({kService, ""}) : nullptr;
+    const KeyRate* rate = rates ? rates->Find(kOperation) : nullptr;
+    return rate ? rate->probability : -1;
   }
 
   RealClock clock_;

@@ -9,8 +9,10 @@
 #include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "fleetrate/v1/sampling.grpc.pb.h"
+#include "server/store/memory_store.h"
 #include "tests/support/http_get.h"
 
 namespace fleetrate::server {
@@ -38,6 +40,7 @@ class ServerTest : public ::testing::Test {
     return stub_->Sync(&context, request, response);
   }
 
+ public:
   static v1::SyncRequest Valid() {
     v1::SyncRequest r;
     r.mutable_client()->set_instance_id("it-1");
@@ -62,7 +65,13 @@ TEST_F(ServerTest, SyncOverGrpcReturnsRatesAndABatchProfile) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(response.next_sync_interval_ms(), 10000u);
   EXPECT_EQ(response.batch_profile().name(), "balanced");
-  EXPECT_DOUBLE_EQ(response.default_rate().probability(), 0.001);
+  EXPECT_DOUBLE_EQ(response.default_rate().probability(), 0.001);  // no estimate yet
+
+  server_->publisher().Recompute(clock_.Now());
+  ASSERT_TRUE(Sync(Valid(), &response).ok());
+  ASSERT_EQ(response.rates_size(), 1);
+  EXPECT_EQ(response.rates(0).operation(), "GET /cart");
+  EXPECT_DOUBLE_EQ(response.rates(0).probability(), 1.0 / 100);  // target 1/s over 100 roots/s
 }
 
 TEST_F(ServerTest, MalformedSyncRequestsGetInvalidArgumentNamingTheField) {
@@ -146,11 +155,11 @@ TEST_F(ServerTest, HttpHealthReadinessAndMetrics) {
   auto metrics = HttpGet(server_->http_port(), "/metrics");
   ASSERT_EQ(metrics.status, 200u) << metrics.error;
   EXPECT_NE(metrics.content_type.find("text/plain"), std::string::npos);
-  EXPECT_NE(metrics.body.find("fleetrate_sync_requests_total{code=\"OK\"} 1"), std::string::npos)
+  EXPECT_NE(metrics.body.find("fleetrate_sync_requests_total{code=\"OK\"} 1\n"), std::string::npos)
       << metrics.body;
-  EXPECT_NE(metrics.body.find("fleetrate_sync_requests_total{code=\"INVALID_ARGUMENT\"} 1"),
+  EXPECT_NE(metrics.body.find("fleetrate_sync_requests_total{code=\"INVALID_ARGUMENT\"} 1\n"),
             std::string::npos);
-  EXPECT_NE(metrics.body.find("fleetrate_sync_duration_seconds_count 2"), std::string::npos);
+  EXPECT_NE(metrics.body.find("fleetrate_sync_duration_seconds_count 2\n"), std::string::npos);
   EXPECT_NE(metrics.body.find("fleetrate_build_info{version=\""), std::string::npos);
 }
 
@@ -164,27 +173,80 @@ TEST_F(ServerTest, StartFailsClearlyWhenThePortIsTaken) {
   EXPECT_NE(std::string(s.message()).find(options.grpc_listen), std::string::npos) << s.message();
 }
 
-TEST_F(ServerTest, ShutdownWithACallInFlightNeverHangs) {
-  v1::SyncResponse response;
+// A Store whose Report blocks until released: keeps a Sync in flight for as long as the test
+// wants, at the Store interface.
+class BlockingStore final : public Store {
+ public:
+  void Report(const ClientReport& report, Duration sync_interval, Timestamp now) override {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      entered_ = true;
+      cv_.notify_all();
+      cv_.wait(lock, [this] { return released_; });
+    }
+    inner_.Report(report, sync_interval, now);
+  }
+  FleetEstimate Estimate(Timestamp now) override { return inner_.Estimate(now); }
+  uint64_t overflowed_reports() const override { return inner_.overflowed_reports(); }
+  std::string_view name() const noexcept override { return "blocking"; }
+
+  bool WaitEntered() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [this] { return entered_; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  MemoryStore inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false;
+  bool released_ = false;
+};
+
+TEST(ServerShutdownTest, AnInFlightSyncFinishesBeforeShutdownReturns) {
+  RealClock clock;
+  ServerOptions options;
+  options.grpc_listen = "127.0.0.1:0";
+  options.http_listen = "127.0.0.1:0";
+  auto store = std::make_unique<BlockingStore>();
+  BlockingStore* blocking = store.get();
+  Server server(options, std::make_shared<const Policies>(*ParsePolicies("")), clock,
+                std::move(store));
+  ASSERT_TRUE(server.Start().ok());
+  auto stub = v1::SamplingService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(server.grpc_port()), grpc::InsecureChannelCredentials()));
+
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::Status status;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::SyncRequest request = ServerTest::Valid();
+  v1::SyncResponse response;
   std::mutex mu;
   std::condition_variable cv;
-  bool done = false;
-  v1::SyncRequest request = Valid();
-  stub_->async()->Sync(&context, &request, &response, [&](grpc::Status s) {
+  std::optional<grpc::Status> status;
+  stub->async()->Sync(&context, &request, &response, [&](grpc::Status s) {
     std::lock_guard<std::mutex> lock(mu);
     status = s;
-    done = true;
     cv.notify_all();
   });
-  server_->Shutdown(std::chrono::seconds(5));
+  ASSERT_TRUE(blocking->WaitEntered()) << "the Sync never reached the store";
+
+  std::thread shutdown([&] { server.Shutdown(std::chrono::seconds(10)); });
+  // While the call is held, readiness already says 503 so load balancers drain this replica.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto ready = HttpGet(server.http_port(), "/readyz");
+  EXPECT_EQ(ready.status, 503u) << ready.error;
+  blocking->Release();
+  shutdown.join();
+
   std::unique_lock<std::mutex> lock(mu);
-  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return done; }));
-  // Either the call was served before shutdown began, or it was refused cleanly: never a hang.
-  EXPECT_TRUE(status.ok() || status.error_code() == grpc::StatusCode::UNAVAILABLE)
-      << status.error_message();
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return status.has_value(); }));
+  EXPECT_TRUE(status->ok()) << "an in-flight call must finish, got: " << status->error_message();
+  EXPECT_NE(response.table_version(), 0u);
 }
 
 }  // namespace

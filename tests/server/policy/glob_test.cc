@@ -22,6 +22,13 @@ TEST(GlobTest, StarMatchesAnyRunIncludingEmpty) {
   EXPECT_FALSE(GlobMatch("a*b*c", "aXXbYYcZZ"));
 }
 
+TEST(GlobTest, AStarInTheTextIsAnOrdinaryCharacter) {
+  EXPECT_TRUE(GlobMatch("*a", "*ba"));
+  EXPECT_TRUE(GlobMatch("GET *", "GET *x"));
+  EXPECT_TRUE(GlobMatch("*", "*"));
+  EXPECT_FALSE(GlobMatch("a", "*"));
+}
+
 TEST(GlobTest, QuestionMarkMatchesExactlyOne) {
   EXPECT_TRUE(GlobMatch("v?", "v1"));
   EXPECT_FALSE(GlobMatch("v?", "v"));

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 
 namespace fleetrate::server {
@@ -10,8 +11,25 @@ namespace {
 using std::chrono::seconds;
 
 ClientReport MakeReport(const std::string& instance, Duration interval,
-                        std::vector<OperationReport> ops, const std::string& service = "cart") {
-  return ClientReport{service, instance, interval, std::move(ops)};
+                        std::vector<OperationReport> ops, const std::string& service = "cart",
+                        const std::string& environment = "prod") {
+  return ClientReport{{service, environment}, instance, interval, std::move(ops)};
+}
+
+const ScopeEstimate* FindScope(const FleetEstimate& e, const std::string& service,
+                               const std::string& environment = "prod") {
+  for (const auto& s : e.scopes) {
+    if (s.scope.service == service && s.scope.environment == environment) return &s;
+  }
+  return nullptr;
+}
+
+const KeyEstimate* FindKey(const ScopeEstimate* scope, const std::string& op) {
+  if (scope == nullptr) return nullptr;
+  for (const auto& [name, key] : scope->operations) {
+    if (name == op) return &key;
+  }
+  return nullptr;
 }
 
 class AggregatorTest : public ::testing::Test {
@@ -26,31 +44,50 @@ TEST_F(AggregatorTest, SumsEachClientsLatestRatePerKey) {
   aggregator_.Report(MakeReport("b", seconds(5), {{"GET /cart", 250, 5}, {"POST /cart", 50, 1}}),
                      seconds(10), clock_.Now());
   FleetEstimate e = aggregator_.Estimate(clock_.Now());
-  ASSERT_EQ(e.services.count("cart"), 1u);
-  const ServiceEstimate& cart = e.services.at("cart");
-  EXPECT_EQ(cart.live_clients, 2u);
+  const ScopeEstimate* cart = FindScope(e, "cart");
+  ASSERT_NE(cart, nullptr);
+  EXPECT_EQ(cart->live_clients, 2u);
   EXPECT_EQ(e.keys, 2u);
-  const KeyEstimate& get = cart.operations.at("GET /cart");
-  EXPECT_DOUBLE_EQ(get.seen_per_second, 100 + 50);
-  EXPECT_DOUBLE_EQ(get.sampled_per_second, 1 + 1);
-  EXPECT_DOUBLE_EQ(get.client_seen_per_second.at("a"), 100);
-  EXPECT_DOUBLE_EQ(get.client_seen_per_second.at("b"), 50);
-  EXPECT_DOUBLE_EQ(cart.operations.at("POST /cart").seen_per_second, 10);
+  const KeyEstimate* get = FindKey(cart, "GET /cart");
+  ASSERT_NE(get, nullptr);
+  EXPECT_DOUBLE_EQ(get->seen_per_second, 100 + 50);
+  EXPECT_DOUBLE_EQ(get->sampled_per_second, 1 + 1);
+  EXPECT_EQ(get->clients, 2u);
+  EXPECT_DOUBLE_EQ(FindKey(cart, "POST /cart")->seen_per_second, 10);
+  // Sorted by operation, for a deterministic engine.
+  EXPECT_EQ(cart->operations.front().first, "GET /cart");
+}
+
+TEST_F(AggregatorTest, EnvironmentsAreSeparateScopes) {
+  aggregator_.Report(MakeReport("a", seconds(1), {{"op", 100, 0}}, "cart", "prod"), seconds(1),
+                     clock_.Now());
+  aggregator_.Report(MakeReport("b", seconds(1), {{"op", 7, 0}}, "cart", "staging"), seconds(1),
+                     clock_.Now());
+  FleetEstimate e = aggregator_.Estimate(clock_.Now());
+  EXPECT_DOUBLE_EQ(FindKey(FindScope(e, "cart", "prod"), "op")->seen_per_second, 100);
+  EXPECT_DOUBLE_EQ(FindKey(FindScope(e, "cart", "staging"), "op")->seen_per_second, 7);
 }
 
 TEST_F(AggregatorTest, ANewReportReplacesTheClientsPreviousOneNotAddsToIt) {
   aggregator_.Report(MakeReport("a", seconds(10), {{"op", 1000, 0}}), seconds(10), clock_.Now());
   clock_.Advance(seconds(10));
   aggregator_.Report(MakeReport("a", seconds(10), {{"op", 500, 0}}), seconds(10), clock_.Now());
-  EXPECT_DOUBLE_EQ(
-      aggregator_.Estimate(clock_.Now()).services.at("cart").operations.at("op").seen_per_second,
-      50);
+  FleetEstimate e = aggregator_.Estimate(clock_.Now());
+  EXPECT_DOUBLE_EQ(FindKey(FindScope(e, "cart"), "op")->seen_per_second, 50);
 }
 
-TEST_F(AggregatorTest, OperationsAClientStopsReportingDropOutOfItsShare) {
-  aggregator_.Report(MakeReport("a", seconds(10), {{"op", 1000, 0}}), seconds(10), clock_.Now());
+TEST_F(AggregatorTest, AQuietKeyStaysAtZeroTrafficUntilItAgesOut) {
+  aggregator_.Report(MakeReport("a", seconds(10), {{"rare", 1, 1}}), seconds(10), clock_.Now());
+  clock_.Advance(seconds(10));
   aggregator_.Report(MakeReport("a", seconds(10), {}), seconds(10), clock_.Now());
-  EXPECT_TRUE(aggregator_.Estimate(clock_.Now()).services.at("cart").operations.empty());
+  FleetEstimate e = aggregator_.Estimate(clock_.Now());
+  const KeyEstimate* rare = FindKey(FindScope(e, "cart"), "rare");
+  ASSERT_NE(rare, nullptr) << "a rare operation must not vanish between sightings";
+  EXPECT_DOUBLE_EQ(rare->seen_per_second, 0);
+  EXPECT_EQ(rare->clients, 0u);
+  clock_.Advance(seconds(21));  // 3 intervals after its last sighting
+  e = aggregator_.Estimate(clock_.Now());
+  EXPECT_EQ(FindKey(FindScope(e, "cart"), "rare"), nullptr);
 }
 
 TEST_F(AggregatorTest, ClientExpiresAfterThreeMissedIntervals) {
@@ -61,34 +98,70 @@ TEST_F(AggregatorTest, ClientExpiresAfterThreeMissedIntervals) {
   FleetEstimate e = aggregator_.Estimate(clock_.Now());
   EXPECT_EQ(e.live_clients, 0u);
   EXPECT_EQ(e.keys, 0u);
-  EXPECT_TRUE(e.services.empty());
+  EXPECT_TRUE(e.scopes.empty());
+  EXPECT_EQ(aggregator_.keys(), 0u);
 }
 
 TEST_F(AggregatorTest, FirstSyncWithoutCountsRegistersTheClient) {
   aggregator_.Report(MakeReport("a", Duration::zero(), {}), seconds(10), clock_.Now());
-  EXPECT_EQ(aggregator_.Estimate(clock_.Now()).live_clients, 1u);
+  FleetEstimate e = aggregator_.Estimate(clock_.Now());
+  EXPECT_EQ(e.live_clients, 1u);
+  ASSERT_NE(FindScope(e, "cart"), nullptr);
 }
 
 TEST_F(AggregatorTest, OperationsBeyondTheServiceCapFoldIntoStar) {
-  Aggregator capped(AggregatorLimits{3, 100000, 3});
+  Aggregator capped(AggregatorLimits{3, 100000, 3, 60});
   capped.Report(
       MakeReport("a", seconds(1), {{"op1", 10, 0}, {"op2", 20, 0}, {"op3", 30, 0}, {"op4", 40, 0}}),
       seconds(1), clock_.Now());
   FleetEstimate e = capped.Estimate(clock_.Now());
-  const auto& ops = e.services.at("cart").operations;
-  EXPECT_EQ(ops.size(), 3u);                          // op1, op2 and "*"
-  EXPECT_DOUBLE_EQ(ops.at("*").seen_per_second, 70);  // op3 + op4: nothing is lost
+  const ScopeEstimate* cart = FindScope(e, "cart");
+  EXPECT_EQ(cart->operations.size(), 3u);                     // op1, op2 and "*"
+  EXPECT_DOUBLE_EQ(FindKey(cart, "*")->seen_per_second, 70);  // op3 + op4: nothing is lost
   EXPECT_EQ(capped.overflowed_reports(), 2u);
 }
 
-TEST_F(AggregatorTest, KeysBeyondTheServerCapFoldIntoEachServicesStar) {
-  Aggregator capped(AggregatorLimits{2000, 2, 3});
+TEST_F(AggregatorTest, KeysBeyondTheServerCapFoldIntoEachScopesStar) {
+  Aggregator capped(AggregatorLimits{2000, 2, 3, 60});
   capped.Report(MakeReport("a", seconds(1), {{"x", 10, 0}}, "s1"), seconds(1), clock_.Now());
   capped.Report(MakeReport("b", seconds(1), {{"y", 10, 0}}, "s2"), seconds(1), clock_.Now());
   FleetEstimate e = capped.Estimate(clock_.Now());
-  EXPECT_EQ(e.services.at("s1").operations.count("x"), 1u);
-  EXPECT_EQ(e.services.at("s2").operations.count("*"), 1u);
+  EXPECT_NE(FindKey(FindScope(e, "s1"), "x"), nullptr);
+  EXPECT_NE(FindKey(FindScope(e, "s2"), "*"), nullptr);
   EXPECT_EQ(capped.overflowed_reports(), 1u);
+}
+
+// The running sums must equal a from-scratch sum after any sequence of reports and expiries.
+TEST_F(AggregatorTest, IncrementalSumsMatchAnExactResum) {
+  std::mt19937_64 random(7);
+  Aggregator incremental(AggregatorLimits{2000, 100000, 3, 1'000'000});  // never resums
+  Aggregator exact(AggregatorLimits{2000, 100000, 3, 1});                // resums every time
+  for (int step = 0; step < 2000; ++step) {
+    const std::string instance = "c" + std::to_string(random() % 20);
+    std::vector<OperationReport> ops;
+    for (int k = 0; k < 5; ++k) {
+      ops.push_back({"op" + std::to_string(random() % 30), random() % 100000, 0});
+    }
+    // Deduplicate names, as the service's validation guarantees.
+    std::sort(ops.begin(), ops.end(), [](auto& a, auto& b) { return a.operation < b.operation; });
+    ops.erase(std::unique(ops.begin(), ops.end(),
+                          [](auto& a, auto& b) { return a.operation == b.operation; }),
+              ops.end());
+    const auto report = MakeReport(instance, std::chrono::milliseconds(1 + random() % 20000), ops);
+    incremental.Report(report, seconds(10), clock_.Now());
+    exact.Report(report, seconds(10), clock_.Now());
+    clock_.Advance(std::chrono::milliseconds(random() % 500));
+  }
+  FleetEstimate a = incremental.Estimate(clock_.Now());
+  FleetEstimate b = exact.Estimate(clock_.Now());
+  ASSERT_EQ(a.keys, b.keys);
+  const ScopeEstimate* sa = FindScope(a, "cart");
+  const ScopeEstimate* sb = FindScope(b, "cart");
+  ASSERT_EQ(sa->operations.size(), sb->operations.size());
+  for (size_t i = 0; i < sa->operations.size(); ++i) {
+    EXPECT_NEAR(sa->operations[i].second.seen_per_second, sb->operations[i].second.seen_per_second,
+                1e-6 * (1 + sb->operations[i].second.seen_per_second));
+  }
 }
 
 }  // namespace

@@ -76,8 +76,10 @@ class SamplingServiceTest : public ::testing::Test {
  protected:
   SamplingServiceTest()
       : metrics_(std::make_shared<prometheus::Registry>()),
-        publisher_(std::make_shared<const Policies>(*ParsePolicies(
-                       "sync_interval_seconds: 10\ndefaults:\n  target_traces_per_second: 10\n")),
+        publisher_(std::make_shared<const Policies>(
+                       *ParsePolicies("sync_interval_seconds: 10\n"
+                                      "capture:\n  errors_per_second: 6\n  slow_threshold_ms: 500\n"
+                                      "defaults:\n  target_traces_per_second: 10\n")),
                    store_, metrics_, 42),
         service_(store_, publisher_, metrics_, clock_) {}
 
@@ -89,6 +91,14 @@ class SamplingServiceTest : public ::testing::Test {
     return response;
   }
 
+  static v1::SyncRequest Client(const std::string& instance, uint64_t seen) {
+    v1::SyncRequest r = ValidRequest();
+    r.mutable_client()->set_instance_id(instance);
+    r.mutable_operations(0)->set_roots_seen(seen);
+    r.mutable_operations(0)->set_roots_sampled(0);
+    return r;
+  }
+
   ManualClock clock_;
   MemoryStore store_;
   ServerMetrics metrics_;
@@ -96,40 +106,91 @@ class SamplingServiceTest : public ::testing::Test {
   SamplingServiceImpl service_;
 };
 
-TEST_F(SamplingServiceTest, UnknownServiceGetsPolicyDefaultsUnversioned) {
+TEST_F(SamplingServiceTest, UnknownServiceGetsPolicyDefaults) {
   v1::SyncResponse r = Sync(ValidRequest());
-  EXPECT_EQ(r.table_version(), 0u);
+  EXPECT_NE(r.table_version(), 0u);
   EXPECT_FALSE(r.not_modified());
   EXPECT_EQ(r.next_sync_interval_ms(), 10000u);
   EXPECT_DOUBLE_EQ(r.default_rate().probability(), 0.001);
   EXPECT_EQ(r.default_rate().threshold(), ProbabilityToThreshold(0.001));
   EXPECT_EQ(r.batch_profile().name(), "balanced");
   EXPECT_EQ(r.batch_profile().max_export_batch_size(), 512u);
+  EXPECT_DOUBLE_EQ(r.capture_policy().errors_per_second(), 6);  // the only client: all of it
+  EXPECT_EQ(r.capture_policy().slow_threshold_ms(), 500u);
 }
 
 TEST_F(SamplingServiceTest, ReturnsTheCallersSliceAndNotModifiedForItsVersion) {
-  v1::SyncRequest a = ValidRequest();  // 1000/s
-  v1::SyncRequest b = ValidRequest();
-  b.mutable_client()->set_instance_id("host-2");
-  b.mutable_operations(0)->set_roots_seen(30000);  // 3000/s
+  v1::SyncRequest a = Client("host-1", 10000);  // 1000/s
+  v1::SyncRequest b = Client("host-2", 30000);  // 3000/s
   Sync(a);
   Sync(b);
   publisher_.Recompute(clock_.Now());
 
   v1::SyncResponse r = Sync(b);
-  EXPECT_EQ(r.table_version(), 42u);
   ASSERT_EQ(r.rates_size(), 1);
   EXPECT_EQ(r.rates(0).operation(), "GET /cart");
   EXPECT_DOUBLE_EQ(r.rates(0).probability(), 10.0 / 4000);
   EXPECT_EQ(r.rates(0).threshold(), ProbabilityToThreshold(10.0 / 4000));
   EXPECT_DOUBLE_EQ(r.rates(0).local_cap_per_second(), 2 * 10 * 0.75);  // burst × target × share
   EXPECT_DOUBLE_EQ(r.rates(0).lower_bound_per_second(), (1.0 / 60) * 0.75);
+  EXPECT_DOUBLE_EQ(r.capture_policy().errors_per_second(), 3);  // split over 2 live clients
 
-  b.set_table_version(42);
+  b.set_table_version(r.table_version());
   v1::SyncResponse again = Sync(b);
   EXPECT_TRUE(again.not_modified());
-  EXPECT_EQ(again.table_version(), 42u);
+  EXPECT_EQ(again.table_version(), r.table_version());
   EXPECT_EQ(again.rates_size(), 0);
+  EXPECT_EQ(again.next_sync_interval_ms(), 10000u);
+}
+
+TEST_F(SamplingServiceTest, AClientWhoseShareMovedGetsNewCapsWithoutAScopeVersionChange) {
+  Sync(Client("host-1", 10000));
+  v1::SyncRequest b = Client("host-2", 10000);
+  v1::SyncResponse first = Sync(b);
+  publisher_.Recompute(clock_.Now());
+  first = Sync(b);
+  ASSERT_EQ(first.rates_size(), 1);
+  EXPECT_DOUBLE_EQ(first.rates(0).local_cap_per_second(), 2 * 10 * 0.5);
+
+  // host-2's traffic halves and host-1's doubles: the fleet total and p stay the same, so the
+  // scope's version does not move, but host-2's share (and cap) does.
+  const uint64_t scope_version = publisher_.Current()->Find({"cart", ""})->version;
+  b.set_table_version(first.table_version());
+  b.mutable_operations(0)->set_roots_seen(5000);
+  Sync(b);
+  Sync(Client("host-1", 15000));
+  publisher_.Recompute(clock_.Now());
+  ASSERT_EQ(publisher_.Current()->Find({"cart", ""})->version, scope_version);
+  v1::SyncResponse moved = Sync(b);
+  EXPECT_FALSE(moved.not_modified());
+  ASSERT_EQ(moved.rates_size(), 1);
+  EXPECT_DOUBLE_EQ(moved.rates(0).probability(), 10.0 / 2000);
+  EXPECT_DOUBLE_EQ(moved.rates(0).local_cap_per_second(), 2 * 10 * 0.25);
+}
+
+TEST_F(SamplingServiceTest, ANewcomerGetsAnEvenShareNotAnUncappedZero) {
+  Sync(Client("host-1", 10000));
+  publisher_.Recompute(clock_.Now());
+  v1::SyncRequest newcomer = Client("host-2", 0);
+  newcomer.clear_operations();
+  newcomer.set_interval_ms(0);
+  Sync(newcomer);
+  publisher_.Recompute(clock_.Now());
+  v1::SyncResponse r = Sync(newcomer);
+  ASSERT_EQ(r.rates_size(), 1);
+  EXPECT_DOUBLE_EQ(r.rates(0).local_cap_per_second(), 2 * 10 * 0.5);
+}
+
+TEST_F(SamplingServiceTest, AfterARestartAClientKeepsItsTableUntilItsScopeIsComputed) {
+  v1::SyncRequest r = ValidRequest();
+  r.set_table_version(123456789);  // from the server before the restart
+  v1::SyncResponse response = Sync(r);
+  EXPECT_TRUE(response.not_modified());
+  EXPECT_EQ(response.table_version(), 123456789u);
+  publisher_.Recompute(clock_.Now());
+  response = Sync(r);
+  EXPECT_FALSE(response.not_modified());
+  EXPECT_EQ(response.rates_size(), 1);
 }
 
 TEST_F(SamplingServiceTest, InvalidRequestIsRejectedAndNotCounted) {
