@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -26,6 +27,7 @@ std::shared_ptr<const Policies> LoadPolicies(const Settings& settings) {
     FLEETRATE_LOG(kWarning) << "no policy file at " << settings.config_path
                             << "; using built-in defaults (adaptive, 1 trace/s per operation)";
     auto defaults = ParsePolicies("");
+    defaults->source_name = "built-in defaults";
     return std::make_shared<const Policies>(*defaults);
   }
   auto policies = LoadPoliciesFile(settings.config_path);
@@ -69,6 +71,16 @@ int main(int argc, char** argv) {
   options.grpc_listen = settings->grpc_listen;
   options.http_listen = settings->http_listen;
   options.store = settings->store;
+  if (policies->source_name != "built-in defaults") options.policy_path = settings->config_path;
+  options.admin_token = settings->admin_token;
+  if (!settings->admin_token_file.empty()) {
+    std::ifstream token_file(settings->admin_token_file);
+    std::getline(token_file, options.admin_token);
+    if (!token_file && options.admin_token.empty()) {
+      FLEETRATE_LOG(kError) << "cannot read the admin token from " << settings->admin_token_file;
+      return 1;
+    }
+  }
   // Versions grow across restarts, so a restarted server never claims a client's old version.
   options.first_table_version =
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -47,6 +47,12 @@ const std::vector<Field>& Fields() {
          s.store = std::string(v);
          return absl::OkStatus();
        }},
+      {"--admin-token-file", "FLEETRATE_ADMIN_TOKEN_FILE",
+       [](Settings& s, std::string_view source, std::string_view v) {
+         if (v.empty()) return absl::InvalidArgumentError(StrCat(source, ": empty path"));
+         s.admin_token_file = std::string(v);
+         return absl::OkStatus();
+       }},
       {"--log-level", "FLEETRATE_LOG_LEVEL",
        [](Settings& s, std::string_view source, std::string_view v) {
          auto level = ParseLogLevel(v);
@@ -95,6 +101,7 @@ absl::StatusOr<Settings> ParseSettings(int argc, const char* const* argv, const 
     if (value == nullptr) continue;
     if (auto s = field.apply(settings, field.env, value); !s.ok()) return s;
   }
+  if (const char* token = getenv("FLEETRATE_ADMIN_TOKEN")) settings.admin_token = token;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -141,6 +148,12 @@ Flags (each also settable through the environment variable shown; flags win):
                          (FLEETRATE_HTTP_LISTEN), default 0.0.0.0:5778
   --store memory         where fleet counts live (FLEETRATE_STORE), default memory
   --log-level LEVEL      debug, info, warning or error (FLEETRATE_LOG_LEVEL), default info
+  --admin-token-file F   file holding the bearer token AdminService.SetPolicies requires
+                         (FLEETRATE_ADMIN_TOKEN_FILE; or the token in FLEETRATE_ADMIN_TOKEN);
+                         without one, SetPolicies is disabled
+
+The policy file is watched: a valid edit applies within about 2 s; an invalid one is logged
+and counted, and the last good policies stay.
   -h, --help             this text
 
 SIGTERM or SIGINT stops the server cleanly: in-flight calls finish first.

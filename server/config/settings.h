@@ -7,6 +7,8 @@
 //   --http-listen    FLEETRATE_HTTP_LISTEN     0.0.0.0:5778
 //   --store          FLEETRATE_STORE           memory
 //   --log-level      FLEETRATE_LOG_LEVEL       info (debug, info, warning, error)
+//   --admin-token-file FLEETRATE_ADMIN_TOKEN_FILE  none (AdminService.SetPolicies disabled)
+//                    FLEETRATE_ADMIN_TOKEN     the token itself (environment only)
 //
 //   absl::StatusOr<Settings> s = ParseSettings(argc, argv, std::getenv);
 #pragma once
@@ -30,6 +32,8 @@ struct Settings {
   std::string http_listen = "0.0.0.0:5778";
   std::string store = "memory";
   LogLevel log_level = LogLevel::kInfo;
+  std::string admin_token_file;
+  std::string admin_token;  // from FLEETRATE_ADMIN_TOKEN; never a flag (ps would show it)
   bool help = false;
 };
 

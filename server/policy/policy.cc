@@ -352,7 +352,9 @@ absl::StatusOr<Policies> ParsePolicies(std::string_view yaml) {
         StrCat("policy document: at most ", kMaxPolicyFileBytes, " bytes, got ", yaml.size()));
   }
   try {
-    return ParseRoot(YAML::Load(std::string(yaml)));
+    auto policies = ParseRoot(YAML::Load(std::string(yaml)));
+    if (policies.ok()) policies->source_text = std::string(yaml);
+    return policies;
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(StrCat("YAML syntax: ", e.msg, " (line ", e.mark.line + 1,
                                              ", column ", e.mark.column + 1, ")"));
@@ -368,6 +370,7 @@ absl::StatusOr<Policies> LoadPoliciesFile(const std::string& path) {
   if (!policies.ok()) {
     return absl::Status(policies.status().code(), StrCat(path, ": ", policies.status().message()));
   }
+  policies->source_name = path;
   return policies;
 }
 

@@ -91,6 +91,9 @@ struct Policies {
   ServiceSettings service_defaults;       // when no services entry matches
   // Profiles by name: the built-ins and the file's batch_profiles.
   std::map<std::string, BatchProfile> batch_profiles;
+  // The document these were parsed from, and where it came from (a path, "AdminService").
+  std::string source_text;
+  std::string source_name;
 
   // The rule that applies to the key; `defaults` when none matches.
   [[nodiscard]] const Rule& Match(std::string_view service, std::string_view environment,

@@ -41,17 +41,35 @@ ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry)
                          .Name("fleetrate_sync_requests_total")
                          .Help("Sync calls by gRPC status code")
                          .Register(*registry_)),
+      policy_loads_(prometheus::BuildCounter()
+                        .Name("fleetrate_policy_loads_total")
+                        .Help("Policy loads after startup (file reloads and SetPolicies) by result")
+                        .Register(*registry_)),
+      policy_last_load_ok_(prometheus::BuildGauge()
+                               .Name("fleetrate_policy_last_load_success")
+                               .Help("1 if the last policy load succeeded, 0 if it was rejected "
+                                     "(the previous policies stay in force)")
+                               .Register(*registry_)
+                               .Add({})),
       sync_duration_(prometheus::BuildHistogram()
                          .Name("fleetrate_sync_duration_seconds")
                          .Help("Time to handle one Sync call")
                          .Register(*registry_)
                          .Add({}, LatencyBuckets())) {
+  policy_last_load_ok_.Set(1);
+  policy_loads_.Add({{"result", "success"}});
+  policy_loads_.Add({{"result", "error"}});
   prometheus::BuildGauge()
       .Name("fleetrate_build_info")
       .Help("Always 1; the labels say which build is running")
       .Register(*registry_)
       .Add({{"version", FLEETRATE_VERSION}})
       .Set(1);
+}
+
+void ServerMetrics::RecordPolicyLoad(bool ok) {
+  policy_loads_.Add({{"result", ok ? "success" : "error"}}).Increment();
+  policy_last_load_ok_.Set(ok ? 1 : 0);
 }
 
 void ServerMetrics::RecordSync(const std::string& code, double seconds) {

@@ -24,6 +24,8 @@ class ServerMetrics {
 
   // Counts one Sync by its gRPC status code name ("OK", "INVALID_ARGUMENT", ...).
   void RecordSync(const std::string& code, double seconds);
+  // Counts one policy load after startup (file reload or SetPolicies) by its result.
+  void RecordPolicyLoad(bool ok);
 
   prometheus::Gauge& live_clients;
   prometheus::Gauge& keys_tracked;
@@ -34,6 +36,8 @@ class ServerMetrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& sync_requests_;
+  prometheus::Family<prometheus::Counter>& policy_loads_;
+  prometheus::Gauge& policy_last_load_ok_;
   prometheus::Histogram& sync_duration_;
 };
 

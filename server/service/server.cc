@@ -20,7 +20,10 @@ Server::Server(ServerOptions options, std::shared_ptr<const Policies> policies, 
       publisher_(std::make_unique<RatePublisher>(std::move(policies), *store_, metrics_,
                                                  options_.first_table_version, options_.engine)),
       sampling_service_(std::make_unique<SamplingServiceImpl>(*store_, *publisher_, metrics_,
-                                                              clock_, options_.sync_limits)) {}
+                                                              clock_, options_.sync_limits)),
+      admin_service_(std::make_unique<AdminServiceImpl>(
+          *publisher_, options_.admin_token,
+          [this](const absl::Status& s) { metrics_.RecordPolicyLoad(s.ok()); })) {}
 
 Server::~Server() { Shutdown(); }
 
@@ -51,6 +54,7 @@ absl::Status Server::Start() {
   int selected_port = 0;
   builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &selected_port);
   builder.RegisterService(sampling_service_.get());
+  builder.RegisterService(admin_service_.get());
   grpc_server_ = builder.BuildAndStart();
   if (!grpc_server_ || selected_port == 0) {
     grpc_server_.reset();
@@ -76,6 +80,13 @@ absl::Status Server::Start() {
   }
 
   recompute_thread_ = std::thread([this] { RecomputeLoop(); });
+  if (!options_.policy_path.empty()) {
+    policy_watcher_ = std::make_unique<PolicyWatcher>(
+        options_.policy_path, publisher_->policies()->source_text,
+        [this](std::shared_ptr<const Policies> p) { publisher_->SetPolicies(std::move(p)); },
+        [this](const absl::Status& s) { metrics_.RecordPolicyLoad(s.ok()); });
+    policy_watcher_->Start(options_.policy_watch_interval);
+  }
   FLEETRATE_LOG(kInfo) << "fleetrate-server " << FLEETRATE_VERSION
                        << " listening grpc=" << grpc_address->host << ":" << grpc_port_
                        << " http=" << http_options.host << ":" << http_server_->port()
@@ -113,6 +124,7 @@ void Server::Shutdown(Duration grace) {
     grpc_server_->Shutdown(std::chrono::system_clock::now() + grace);
     grpc_server_->Wait();
   }
+  if (policy_watcher_) policy_watcher_->Stop();
   if (http_server_) http_server_->Stop();
   if (recompute_thread_.joinable()) recompute_thread_.join();
   if (grpc_server_) FLEETRATE_LOG(kInfo) << "fleetrate-server stopped";

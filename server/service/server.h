@@ -24,6 +24,8 @@
 #include "server/common/clock.h"
 #include "server/http/http_server.h"
 #include "server/policy/policy.h"
+#include "server/policy/policy_watcher.h"
+#include "server/service/admin_service.h"
 #include "server/service/metrics.h"
 #include "server/service/rate_publisher.h"
 #include "server/service/sampling_service.h"
@@ -36,6 +38,11 @@ struct ServerOptions {
   std::string http_listen = "0.0.0.0:5778";
   std::string store = "memory";
   Duration recompute_interval = std::chrono::seconds(1);
+  // The policy file to watch for edits; empty: no watching.
+  std::string policy_path;
+  std::chrono::milliseconds policy_watch_interval{500};
+  // Bearer token for AdminService.SetPolicies; empty disables SetPolicies.
+  std::string admin_token;
   uint64_t first_table_version = 1;
   EngineOptions engine;
   SyncLimits sync_limits;
@@ -72,6 +79,8 @@ class Server {
   std::unique_ptr<Store> store_;
   std::unique_ptr<RatePublisher> publisher_;
   std::unique_ptr<SamplingServiceImpl> sampling_service_;
+  std::unique_ptr<AdminServiceImpl> admin_service_;
+  std::unique_ptr<PolicyWatcher> policy_watcher_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<HttpServer> http_server_;
   uint16_t grpc_port_ = 0;

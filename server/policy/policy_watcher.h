@@ -1,0 +1,71 @@
+// PolicyWatcher: applies edits of the policy file while the server runs. A valid edit is handed
+// to `apply` (and reaches clients at the next recompute); an invalid one is logged with the
+// file, field and line, counted, and the last good policies stay in force.
+//
+// It polls (size, mtime, inode, then content) rather than using inotify, so a Kubernetes
+// ConfigMap update — an atomic symlink swap of the directory — is seen like any edit.
+//
+//   PolicyWatcher watcher(path, [&](auto p) { publisher.SetPolicies(p); }, on_result);
+//   watcher.Start(std::chrono::milliseconds(500));   // a thread, owned and joined by Stop()
+//   watcher.CheckNow();                              // tests: one poll, synchronously
+//
+// CheckNow may be called from any one thread at a time (the watcher's own thread, or a test
+// when the thread is not started).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "server/policy/policy.h"
+
+namespace fleetrate::server {
+
+class PolicyWatcher {
+ public:
+  using Apply = std::function<void(std::shared_ptr<const Policies>)>;
+  // Told of each load attempt after the first: OK, or the error that was rejected.
+  using OnResult = std::function<void(const absl::Status&)>;
+
+  // `loaded_text` is the content already in force (so an unchanged file is not reloaded).
+  PolicyWatcher(std::string path, std::string loaded_text, Apply apply, OnResult on_result);
+  ~PolicyWatcher();
+  PolicyWatcher(const PolicyWatcher&) = delete;
+  PolicyWatcher& operator=(const PolicyWatcher&) = delete;
+
+  void Start(std::chrono::milliseconds interval);
+  void Stop();
+
+  // Polls once. Returns true when new policies were applied.
+  bool CheckNow();
+
+ private:
+  struct Stamp {
+    uintmax_t size = 0;
+    int64_t mtime_ns = 0;
+    uint64_t inode = 0;
+    friend bool operator==(const Stamp& a, const Stamp& b) {
+      return a.size == b.size && a.mtime_ns == b.mtime_ns && a.inode == b.inode;
+    }
+  };
+  void Run(std::chrono::milliseconds interval);
+
+  const std::string path_;
+  std::string loaded_text_;  // what is in force, or the last rejected text (not retried)
+  Stamp stamp_;
+  const Apply apply_;
+  const OnResult on_result_;
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace fleetrate::server
