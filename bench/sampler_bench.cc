@@ -80,7 +80,7 @@ BENCHMARK(BM_ShouldSample_RootUnlistedOperation)->Threads(1)->Threads(2)->UseRea
 void BM_ShouldSample_RootOverflowOperation(benchmark::State& state) {
   static Sampler* sampler = [] {
     auto* s = new Sampler(0.01, /*max_operations=*/2);
-    (void)s->ShouldSample(SamplingParameters{"fills the cap", {}, ParentState::kNone});
+    (void)s->ShouldSample(SamplingParameters{"fills the cap", {}, ParentState::kNone, {}});
     return s;
   }();
   RunRoots(state, *sampler, "GET /over-the-cap", ParentState::kNone);

@@ -2,7 +2,7 @@
 # fleetrate::client. The server is installed as a program only.
 include(CMakePackageConfigHelpers)
 
-install(TARGETS fleetrate_client fleetrate_threshold fleetrate_proto EXPORT fleetrateTargets
+install(TARGETS fleetrate_client fleetrate_threshold fleetrate_proto fleetrate_otlp_proto EXPORT fleetrateTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})

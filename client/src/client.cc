@@ -4,6 +4,7 @@
 #include <grpcpp/security/credentials.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -52,6 +53,10 @@ absl::Status Validate(const ClientOptions& o) {
   if (!(o.initial_probability >= 0.0 && o.initial_probability <= 1.0)) {  // also NaN
     return Invalid("initial_probability", "must be in [0, 1]");
   }
+  if (!(o.initial_lower_bound_per_second >= 0.0)) {
+    return Invalid("initial_lower_bound_per_second", "must be >= 0");
+  }
+  if (o.table_ttl.count() <= 0) return Invalid("table_ttl", "must be positive");
   return absl::OkStatus();
 }
 
@@ -70,34 +75,54 @@ std::string DefaultInstanceId() {
   return id + suffix;
 }
 
+SamplerOptions ToSamplerOptions(const ClientOptions& o) {
+  SamplerOptions options;
+  options.initial.probability = o.initial_probability;
+  options.initial.lower_bound_per_second = o.initial_lower_bound_per_second;
+  options.parent_rules = o.parent_rules;
+  options.max_operations = o.max_operations;
+  return options;
+}
+
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
+absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options,
+                                                       std::unique_ptr<Exporter> exporter) {
   if (absl::Status status = Validate(options); !status.ok()) return status;
   try {
     if (options.instance_id.empty()) options.instance_id = DefaultInstanceId();
-    std::unique_ptr<Client> client(new Client(std::move(options)));
+    std::unique_ptr<Client> client(new Client(std::move(options), std::move(exporter)));
     return client;
   } catch (const std::exception& e) {
     return absl::InternalError(std::string("fleetrate::Client::Create: ") + e.what());
   }
 }
 
-Client::Client(ClientOptions options)
+Client::Client(ClientOptions options, std::unique_ptr<Exporter> exporter)
     : options_(std::move(options)),
-      sampler_(std::make_unique<Sampler>(options_.initial_probability)) {
+      sampler_(std::make_unique<Sampler>(ToSamplerOptions(options_))) {
+  if (exporter != nullptr) {
+    batcher_ = std::make_unique<Batcher>(std::move(exporter), options_.batcher);
+  }
   std::shared_ptr<grpc::ChannelCredentials> credentials =
       options_.credentials != nullptr ? options_.credentials : grpc::InsecureChannelCredentials();
   auto channel = grpc::CreateChannel(options_.server_address, credentials);
   poller_ = std::make_unique<internal::Poller>(
-      options_, v1::SamplingService::NewStub(std::move(channel)), *sampler_);
+      options_, v1::SamplingService::NewStub(std::move(channel)), *sampler_, batcher_.get());
   poller_->Start();
 }
 
 Client::~Client() { Shutdown(); }
 
 void Client::Shutdown(std::chrono::milliseconds timeout) noexcept {
-  if (poller_ != nullptr) poller_->Shutdown(timeout);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // The batcher first, so that the final Sync reports what it exported and dropped.
+  if (batcher_ != nullptr) (void)batcher_->Shutdown(timeout);
+  const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  if (poller_ != nullptr) {
+    poller_->Shutdown(std::max(remaining, std::chrono::milliseconds(1)));
+  }
 }
 
 ClientStats Client::stats() const noexcept {
@@ -105,6 +130,13 @@ ClientStats Client::stats() const noexcept {
   stats.syncs_ok = poller_->syncs_ok();
   stats.syncs_failed = poller_->syncs_failed();
   stats.table_version = sampler_->table_version();
+  stats.tables_expired = poller_->tables_expired();
+  stats.table_from_cache = poller_->table_from_cache();
+  try {
+    stats.sampler = sampler_->totals();
+  } catch (...) {
+  }
+  if (batcher_ != nullptr) stats.batcher = batcher_->stats();
   return stats;
 }
 

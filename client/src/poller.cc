@@ -6,6 +6,9 @@
 #include <boost/asio/post.hpp>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+#include <fstream>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -26,10 +29,11 @@ void Log(const char* what, const std::string& detail) noexcept {
 }  // namespace
 
 Poller::Poller(ClientOptions options, std::unique_ptr<v1::SamplingService::StubInterface> stub,
-               Sampler& sampler)
+               Sampler& sampler, Batcher* batcher)
     : options_(std::move(options)),
       stub_(std::move(stub)),
       sampler_(sampler),
+      batcher_(batcher),
       interval_(options_.initial_sync_interval),
       rng_(std::random_device{}()) {}
 
@@ -37,6 +41,7 @@ Poller::~Poller() { Shutdown(std::chrono::seconds(5)); }
 
 void Poller::Start() {
   last_report_ = Clock::now();
+  LoadCache();
   work_.emplace(io_.get_executor());
   ScheduleSync(Clock::duration::zero());
   thread_ = std::thread([this] { Run(); });
@@ -79,7 +84,7 @@ void Poller::OnTimer() noexcept {
       }
       consecutive_failures_ = 0;
       backoff_ = Clock::duration::zero();
-      ApplyResponse(*response);
+      ApplyResponse(*response, /*from_cache=*/false);
       if (response->next_sync_interval_ms() > 0) {
         interval_ = milliseconds(response->next_sync_interval_ms());
       }
@@ -93,6 +98,7 @@ void Poller::OnTimer() noexcept {
                      : std::min<Clock::duration>(2 * backoff_, options_.max_backoff);
       backoff_ = std::min<Clock::duration>(backoff_, options_.max_backoff);
       delay = backoff_;
+      ExpireTableIfStale();
     }
     delay = Jitter(delay);
   } catch (const std::exception& e) {
@@ -128,6 +134,9 @@ std::optional<v1::SyncResponse> Poller::SyncOnce(Clock::time_point deadline, boo
     }
     last_report_ = now - kMaxReportInterval;
   }
+  // Counts over a very short interval (the Sync right at start) would be read as a huge rate
+  // until the next Sync: keep them pending and report them over a longer interval next time.
+  const bool counts_too_young = !final && now - last_report_ < options_.min_sync_interval;
 
   v1::SyncRequest request;
   v1::ClientIdentity* identity = request.mutable_client();
@@ -137,9 +146,36 @@ std::optional<v1::SyncResponse> Poller::SyncOnce(Clock::time_point deadline, boo
   identity->set_library_version(FLEETRATE_VERSION);
   request.set_table_version(sampler_.table_version());
   request.set_interval_ms(
-      std::max<int64_t>(1, duration_cast<milliseconds>(now - last_report_).count()));
+      counts_too_young
+          ? 0
+          : std::max<int64_t>(1, duration_cast<milliseconds>(now - last_report_).count()));
+  request.set_failed_syncs(static_cast<uint32_t>(
+      std::min<uint64_t>(consecutive_failures_, std::numeric_limits<uint32_t>::max())));
+  if (batcher_ != nullptr) {
+    sending_spans_ = batcher_->stats();
+    const BatcherStats& now_stats = sending_spans_;
+    const BatcherStats& last = reported_spans_;
+    v1::SpanCounts* spans = request.mutable_spans();
+    spans->set_exported(now_stats.exported - last.exported);
+    spans->set_captured_errors(now_stats.captured_errors - last.captured_errors);
+    spans->set_captured_slow(now_stats.captured_slow - last.captured_slow);
+    const std::pair<v1::DropReason, uint64_t> drops[] = {
+        {v1::DROP_REASON_QUEUE_FULL, now_stats.dropped_queue_full - last.dropped_queue_full},
+        {v1::DROP_REASON_EXPORT_FAILED,
+         now_stats.dropped_export_failed - last.dropped_export_failed},
+        {v1::DROP_REASON_EXPORT_TIMEOUT,
+         now_stats.dropped_export_timeout - last.dropped_export_timeout},
+        {v1::DROP_REASON_SHUTDOWN, now_stats.dropped_shutdown - last.dropped_shutdown},
+    };
+    for (const auto& [reason, count] : drops) {
+      if (count == 0) continue;
+      v1::DroppedSpans* dropped = spans->add_dropped();
+      dropped->set_reason(reason);
+      dropped->set_count(count);
+    }
+  }
   for (const auto& [operation, pending] : pending_) {
-    if (pending.roots_seen == 0) continue;
+    if (counts_too_young || pending.roots_seen == 0) continue;
     v1::OperationCounts* counts = request.add_operations();
     counts->set_operation(operation);
     counts->set_roots_seen(pending.roots_seen);
@@ -172,13 +208,19 @@ std::optional<v1::SyncResponse> Poller::SyncOnce(Clock::time_point deadline, boo
     return std::nullopt;
   }
   syncs_ok_.fetch_add(1, std::memory_order_relaxed);
-  pending_.clear();
-  last_report_ = now;
+  if (batcher_ != nullptr) reported_spans_ = sending_spans_;
+  if (!counts_too_young) {
+    pending_.clear();
+    last_report_ = now;
+  }
   return response;
 }
 
-void Poller::ApplyResponse(const v1::SyncResponse& response) {
-  if (response.not_modified()) return;
+void Poller::ApplyResponse(const v1::SyncResponse& response, bool from_cache) {
+  if (response.not_modified()) {
+    if (sampler_.table_version() != 0) table_received_ = Clock::now();  // confirmed fresh
+    return;
+  }
   const auto to_rate = [](const v1::OperationRate& rate) {
     OperationRate out;
     out.probability = rate.probability();
@@ -198,9 +240,75 @@ void Poller::ApplyResponse(const v1::SyncResponse& response) {
   profile.max_export_batch_size = response.batch_profile().max_export_batch_size();
   profile.schedule_delay_ms = response.batch_profile().schedule_delay_ms();
   profile.export_timeout_ms = response.batch_profile().export_timeout_ms();
-  sampler_.ApplyTable(std::make_shared<const RateTable>(response.table_version(),
-                                                        to_rate(response.default_rate()),
-                                                        std::move(entries), std::move(profile)));
+  CapturePolicy capture;
+  capture.errors_per_second = response.capture_policy().errors_per_second();
+  capture.slow_threshold_ms = response.capture_policy().slow_threshold_ms();
+  capture.slow_per_second = response.capture_policy().slow_per_second();
+  if (batcher_ != nullptr) {
+    batcher_->SetProfile(profile);
+    batcher_->SetCapturePolicy(capture);
+  }
+  // Unsampled spans are worth recording only if the batcher may capture some of them.
+  sampler_.set_record_unsampled(batcher_ != nullptr &&
+                                (capture.errors_per_second > 0 ||
+                                 (capture.slow_threshold_ms > 0 && capture.slow_per_second > 0)));
+  sampler_.ApplyTable(
+      std::make_shared<const RateTable>(response.table_version(), to_rate(response.default_rate()),
+                                        std::move(entries), std::move(profile), capture));
+  table_received_ = Clock::now();
+  table_from_cache_.store(from_cache, std::memory_order_relaxed);
+  if (!from_cache) SaveCache(response);
+}
+
+void Poller::ExpireTableIfStale() {
+  if (!table_received_.has_value() || Clock::now() - *table_received_ < options_.table_ttl) {
+    return;
+  }
+  table_received_.reset();
+  sampler_.ApplyInitialStrategy();
+  sampler_.set_record_unsampled(false);
+  if (batcher_ != nullptr) batcher_->SetCapturePolicy(CapturePolicy{});
+  tables_expired_.fetch_add(1, std::memory_order_relaxed);
+  Log("the last rate table is older than table_ttl and the server is unreachable; using the "
+      "initial strategy",
+      "");
+}
+
+void Poller::LoadCache() {
+  if (options_.cache_path.empty()) return;
+  std::error_code error;
+  const auto modified = std::filesystem::last_write_time(options_.cache_path, error);
+  if (error) return;  // no cache yet
+  const auto age = std::filesystem::file_time_type::clock::now() - modified;
+  if (age >= options_.table_ttl) {
+    Log("table cache is older than table_ttl, ignored: ", options_.cache_path);
+    return;
+  }
+  std::ifstream in(options_.cache_path, std::ios::binary);
+  v1::SyncResponse response;
+  if (!in || !response.ParseFromIstream(&in) || response.table_version() == 0 ||
+      response.not_modified()) {
+    Log("table cache unreadable, ignored: ", options_.cache_path);
+    return;
+  }
+  ApplyResponse(response, /*from_cache=*/true);
+  // The TTL counts from when the server sent the table, not from now.
+  table_received_ = Clock::now() - std::chrono::duration_cast<Clock::duration>(age);
+}
+
+void Poller::SaveCache(const v1::SyncResponse& response) {
+  if (options_.cache_path.empty()) return;
+  const std::string temp = options_.cache_path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    if (!out || !response.SerializeToOstream(&out)) {
+      Log("cannot write table cache: ", temp);
+      return;
+    }
+  }
+  std::error_code error;
+  std::filesystem::rename(temp, options_.cache_path, error);
+  if (error) Log("cannot write table cache: ", options_.cache_path + ": " + error.message());
 }
 
 Poller::Clock::duration Poller::Jitter(Clock::duration d) {

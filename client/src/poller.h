@@ -10,7 +10,14 @@
 //
 // Counts: each attempt takes the Sampler's counts (snapshot-and-reset) and merges them into
 // the pending counts; a success clears them, a failure carries them (and the interval they
-// cover) into the next attempt, so nothing is lost or sent twice.
+// cover) into the next attempt, so nothing is lost or sent twice. The batcher's span counts
+// are sent as the difference between its cumulative stats and those of the last successful
+// Sync; failed_syncs is the number of failed attempts since the last success.
+//
+// Resilience: the last table is kept while Syncs fail until table_ttl has passed since it
+// arrived; then the Sampler returns to the initial strategy (logged, counted). With a
+// cache_path, a table younger than table_ttl is read at Start and each new table is written
+// (to a temporary file, then renamed).
 //
 // Thread safety: Start once; Shutdown and the stats accessors from any thread. All other state
 // belongs to the poller thread.
@@ -44,8 +51,9 @@ class Poller {
 
   // `options` must be valid (Client::Create checks) with instance_id set. `sampler` must
   // outlive the Poller.
+  // `batcher` may be null; if not, it must outlive the Poller.
   Poller(ClientOptions options, std::unique_ptr<v1::SamplingService::StubInterface> stub,
-         Sampler& sampler);
+         Sampler& sampler, Batcher* batcher = nullptr);
   ~Poller();  // Shutdown with the default timeout
   Poller(const Poller&) = delete;
   Poller& operator=(const Poller&) = delete;
@@ -58,6 +66,12 @@ class Poller {
   }
   [[nodiscard]] uint64_t syncs_failed() const noexcept {
     return syncs_failed_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] uint64_t tables_expired() const noexcept {
+    return tables_expired_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] bool table_from_cache() const noexcept {
+    return table_from_cache_.load(std::memory_order_relaxed);
   }
 
  private:
@@ -73,12 +87,17 @@ class Poller {
   // One Sync attempt with the pending counts. After Shutdown began only the `final` attempt
   // is sent. Returns the response on success.
   std::optional<v1::SyncResponse> SyncOnce(Clock::time_point deadline, bool final);
-  void ApplyResponse(const v1::SyncResponse& response);
+  // Applies a response's table, profile and capture policy; `from_cache` skips writing it.
+  void ApplyResponse(const v1::SyncResponse& response, bool from_cache);
+  void LoadCache();
+  void SaveCache(const v1::SyncResponse& response);
+  void ExpireTableIfStale();
   Clock::duration Jitter(Clock::duration d);
 
   const ClientOptions options_;
   const std::unique_ptr<v1::SamplingService::StubInterface> stub_;
   Sampler& sampler_;
+  Batcher* const batcher_;
 
   boost::asio::io_context io_{1};
   boost::asio::steady_timer timer_{io_};
@@ -95,6 +114,8 @@ class Poller {
 
   std::atomic<uint64_t> syncs_ok_{0};
   std::atomic<uint64_t> syncs_failed_{0};
+  std::atomic<uint64_t> tables_expired_{0};
+  std::atomic<bool> table_from_cache_{false};
 
   // Poller thread only.
   std::map<std::string, PendingCounts> pending_;
@@ -102,6 +123,9 @@ class Poller {
   Clock::duration interval_;       // current regular interval (before jitter)
   Clock::duration backoff_{0};     // 0: the last attempt succeeded
   uint64_t consecutive_failures_ = 0;
+  std::optional<Clock::time_point> table_received_;  // when the current table arrived
+  BatcherStats reported_spans_;  // the batcher's stats at the last successful Sync
+  BatcherStats sending_spans_;   // the stats the Sync in progress reports
   std::mt19937_64 rng_;
 };
 

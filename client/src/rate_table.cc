@@ -5,10 +5,11 @@
 namespace fleetrate {
 
 RateTable::RateTable(uint64_t version, OperationRate default_rate, std::vector<Entry> entries,
-                     BatchProfile batch_profile)
+                     BatchProfile batch_profile, CapturePolicy capture_policy)
     : version_(version),
       default_rate_(default_rate),
       batch_profile_(std::move(batch_profile)),
+      capture_policy_(capture_policy),
       slots_(internal::SlotCountFor(entries.size()), 0),
       mask_(slots_.size() - 1) {
   entries_.reserve(entries.size());

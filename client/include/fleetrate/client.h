@@ -1,12 +1,16 @@
 // Client: the one object an application creates to sample with fleetrate.
 //
-// A Client owns a Sampler (the per-trace decision, see sampler.h) and a poller thread that
-// calls the fleetrate server's Sync every few seconds: it reports how many root spans each
-// operation saw and kept since the previous Sync, and receives the rates the whole fleet's
-// traffic calls for. Until the first successful Sync every root is sampled with
-// `initial_probability`; when the server is unreachable the Client keeps its last rates and
-// retries with jittered exponential backoff. Nothing is ever thrown into, or blocks, an
-// application thread.
+// A Client owns a Sampler (the per-trace decision, see sampler.h), optionally a Batcher (span
+// export, see batcher.h; created when an Exporter is given) and a poller thread that calls
+// the fleetrate server's Sync every few seconds: it reports how many root spans each
+// operation saw and kept, what the batcher exported and dropped, and how many Syncs failed
+// since the previous Sync, and receives the rates the whole fleet's traffic calls for, the
+// batch profile and the edge-capture quota. Until the first successful Sync (or a table from
+// the on-disk cache) roots are sampled with the initial strategy (`initial_probability` plus
+// `initial_lower_bound_per_second` per operation); when the server is unreachable the Client
+// keeps its last rates until `table_ttl` has passed since they arrived, then returns to the
+// initial strategy, and retries with jittered exponential backoff. Nothing is ever thrown
+// into, or blocks, an application thread.
 //
 //   fleetrate::ClientOptions options;
 //   options.server_address = "fleetrate:8081";
@@ -19,10 +23,15 @@
 //   ...
 //   (*client)->Shutdown();  // optional: the destructor calls it
 //
-// Thread safety: sampler() and stats() may be called from any thread at any time before the
-// Client is destroyed; Shutdown from any thread (idempotent). The Client owns the Sampler (the
-// reference from sampler() is valid until the Client is destroyed) and joins its poller thread
-// in Shutdown.
+// With span export:
+//   auto client = fleetrate::Client::Create(options,
+//       std::make_unique<fleetrate::OtlpGrpcExporter>(otlp_options));
+//   (void)(*client)->batcher()->Add(span_view);
+//
+// Thread safety: sampler(), batcher() and stats() may be called from any thread at any time
+// before the Client is destroyed; Shutdown from any thread (idempotent). The Client owns the
+// Sampler and the Batcher (references are valid until the Client is destroyed) and joins the
+// poller and export threads in Shutdown.
 #pragma once
 
 #include <grpcpp/security/credentials.h>
@@ -33,6 +42,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "fleetrate/batcher.h"
+#include "fleetrate/exporter.h"
 #include "fleetrate/sampler.h"
 
 namespace fleetrate {
@@ -52,34 +63,53 @@ struct ClientOptions {
   std::chrono::milliseconds max_sync_interval{600'000};
   std::chrono::milliseconds max_backoff{60'000};  // cap of exponential backoff on errors
   std::chrono::milliseconds sync_timeout{5'000};  // gRPC deadline of one Sync
-  // Before the first successful Sync, and for operations the table lacks until then.
+  // The initial strategy: before the first table, and after the table's TTL expired.
   double initial_probability = 0.001;
+  double initial_lower_bound_per_second = 1.0;  // per operation; 0: none
+  ParentRules parent_rules;                     // default: OpenTelemetry ParentBased
+  size_t max_operations = Sampler::kDefaultMaxOperations;
+  // The last table is kept this long after it arrived while Syncs fail; then the initial
+  // strategy applies until the server answers again.
+  std::chrono::milliseconds table_ttl{3'600'000};
+  // Optional on-disk cache of the last table (binary SyncResponse), read at start if younger
+  // than table_ttl, written (atomically, by rename) on each new table. Empty: no cache.
+  std::string cache_path;
+  BatcherOptions batcher;                                 // used when Create is given an exporter
   std::shared_ptr<grpc::ChannelCredentials> credentials;  // null: insecure
 };
 
 struct ClientStats {
   uint64_t syncs_ok = 0;
   uint64_t syncs_failed = 0;
-  uint64_t table_version = 0;  // 0 until the first table arrived
+  uint64_t table_version = 0;     // 0 until the first table arrived (and after its TTL)
+  uint64_t tables_expired = 0;    // times the table's TTL sent the sampler back to initial
+  bool table_from_cache = false;  // the current table was read from cache_path
+  SamplerTotals sampler;
+  BatcherStats batcher;  // zeros without a batcher
 };
 
 class Client {
  public:
   // Validates options (service non-empty <= 128 bytes, environment <= 64 bytes, instance_id
   // <= 128 bytes, server_address non-empty, intervals and timeouts positive, min <= max,
-  // probability in [0, 1]); INVALID_ARGUMENT naming the field otherwise. Starts the poller
+  // probability in [0, 1], lower bound >= 0); INVALID_ARGUMENT naming the field otherwise.
+  // With an exporter, creates a Batcher (options.batcher) that owns it. Starts the poller
   // thread; the first Sync is sent immediately.
-  static absl::StatusOr<std::unique_ptr<Client>> Create(ClientOptions options);
+  static absl::StatusOr<std::unique_ptr<Client>> Create(ClientOptions options,
+                                                        std::unique_ptr<Exporter> exporter = {});
 
   ~Client();  // calls Shutdown()
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
   [[nodiscard]] Sampler& sampler() noexcept { return *sampler_; }
+  // Null when Create was given no exporter.
+  [[nodiscard]] Batcher* batcher() noexcept { return batcher_.get(); }
 
-  // Stops polling, sends one final Sync with the counts not yet reported (its deadline is
-  // min(timeout, sync_timeout)), and joins the poller thread. A Sync in flight may finish
-  // until that deadline, then it is cancelled.
+  // Shuts the Batcher down first (exports what it accepted, within `timeout`), then stops
+  // polling, sends one final Sync with the counts not yet reported (its deadline is
+  // min(remaining timeout, sync_timeout)), and joins the poller thread. A Sync in flight may
+  // finish until that deadline, then it is cancelled.
   // Returns within about `timeout` even if the server is unreachable. Idempotent; the Sampler
   // keeps working afterwards with the last rates (its counts are no longer reported).
   void Shutdown(std::chrono::milliseconds timeout = std::chrono::seconds(5)) noexcept;
@@ -90,11 +120,12 @@ class Client {
   [[nodiscard]] const ClientOptions& options() const noexcept { return options_; }
 
  private:
-  explicit Client(ClientOptions options);
+  Client(ClientOptions options, std::unique_ptr<Exporter> exporter);
 
   const ClientOptions options_;
   const std::unique_ptr<Sampler> sampler_;
-  std::unique_ptr<internal::Poller> poller_;  // destroyed (joined) before sampler_
+  std::unique_ptr<Batcher> batcher_;          // null without an exporter
+  std::unique_ptr<internal::Poller> poller_;  // destroyed (joined) before batcher_, sampler_
 };
 
 }  // namespace fleetrate

@@ -32,9 +32,10 @@ struct OperationRate {
   double probability = 0.0;
   // OpenTelemetry rejection threshold: keep iff R >= threshold. kMaxThreshold keeps nothing.
   uint64_t threshold = kMaxThreshold;
-  // Local cap on kept roots per second; 0 means none. (Enforced by a later version.)
+  // Local cap on kept roots per second (a token bucket with one second of burst); 0: none.
   double local_cap_per_second = 0.0;
-  // This client's share of the lower bound, traces per second; 0 means none. (Later version.)
+  // This client's share of the lower bound, traces per second (a token bucket consulted when
+  // the probability drops a root); 0 means none.
   double lower_bound_per_second = 0.0;
 
   // A rate with only a probability; the threshold is derived from it.
@@ -56,6 +57,13 @@ struct BatchProfile {
   uint32_t export_timeout_ms = 0;
 };
 
+// Edge capture quota of this client (mirrors fleetrate.v1.CapturePolicy). All zero: no capture.
+struct CapturePolicy {
+  double errors_per_second = 0.0;  // spans ending in error exported per second; 0: none
+  uint32_t slow_threshold_ms = 0;  // a span lasting at least this long is slow; 0: none
+  double slow_per_second = 0.0;    // slow spans exported per second
+};
+
 class RateTable {
  public:
   struct Entry {
@@ -65,7 +73,7 @@ class RateTable {
 
   // Builds the table. If an operation is listed more than once, the first entry wins.
   RateTable(uint64_t version, OperationRate default_rate, std::vector<Entry> entries,
-            BatchProfile batch_profile = {});
+            BatchProfile batch_profile = {}, CapturePolicy capture_policy = {});
 
   RateTable(const RateTable&) = delete;
   RateTable& operator=(const RateTable&) = delete;
@@ -84,6 +92,7 @@ class RateTable {
   [[nodiscard]] uint64_t version() const noexcept { return version_; }
   [[nodiscard]] const OperationRate& default_rate() const noexcept { return default_rate_; }
   [[nodiscard]] const BatchProfile& batch_profile() const noexcept { return batch_profile_; }
+  [[nodiscard]] const CapturePolicy& capture_policy() const noexcept { return capture_policy_; }
   // The listed operations, duplicates removed, in the order given to the constructor.
   [[nodiscard]] const std::vector<Entry>& entries() const noexcept { return entries_; }
   [[nodiscard]] size_t size() const noexcept { return entries_.size(); }
@@ -92,6 +101,7 @@ class RateTable {
   uint64_t version_;
   OperationRate default_rate_;
   BatchProfile batch_profile_;
+  CapturePolicy capture_policy_;
   std::vector<Entry> entries_;
   std::vector<size_t> hashes_;  // hashes_[i] is the hash of entries_[i].operation
   // Open addressing with linear probing; a slot holds an index into entries_ + 1, 0 = empty.
