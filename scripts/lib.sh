@@ -10,6 +10,7 @@ FLEETRATE_APT_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev prometheus-cpp-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  prometheus curl  # the observability test: promtool (shipped in prometheus) and a real scrape
 )
 
 log() { printf '[fleetrate] %s\n' "$*" >&2; }
@@ -45,4 +46,11 @@ configure_and_build() {
   else
     cmake --build "$FLEETRATE_BUILD_DIR" -j "$jobs" --target "$@"
   fi
+}
+
+# Node.js and npm run the third-party Jaeger remote sampler in the test suite. A node that is
+# already on PATH (>= 18.19) is used as it is; otherwise Debian's packages are installed.
+install_node() {
+  command -v node >/dev/null && command -v npm >/dev/null && return 0
+  install_packages nodejs npm
 }

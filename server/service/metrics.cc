@@ -1,5 +1,8 @@
 #include "server/service/metrics.h"
 
+#include <algorithm>
+#include <utility>
+
 namespace fleetrate::server {
 namespace {
 
@@ -7,19 +10,35 @@ prometheus::Histogram::BucketBoundaries LatencyBuckets() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
 }
 
+prometheus::Family<prometheus::Gauge>& GaugeFamily(prometheus::Registry& registry,
+                                                   const std::string& name,
+                                                   const std::string& help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(registry);
+}
+
+prometheus::Gauge& SingleGauge(prometheus::Registry& registry, const std::string& name,
+                               const std::string& help) {
+  return GaugeFamily(registry, name, help).Add({});
+}
+
 }  // namespace
 
-ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry)
-    : live_clients(prometheus::BuildGauge()
-                       .Name("fleetrate_live_clients")
-                       .Help("Clients whose latest Sync has not expired")
-                       .Register(*registry)
-                       .Add({})),
-      keys_tracked(prometheus::BuildGauge()
-                       .Name("fleetrate_keys_tracked")
-                       .Help("(service, operation) keys with a live traffic estimate")
-                       .Register(*registry)
-                       .Add({})),
+double ExpectedSampledPerSecond(const KeyRate& rate, size_t live_clients) {
+  const double kept = rate.probability * rate.fleet_seen_per_second;
+  // Adaptive keys carry a fleet-wide cap of burst × kept; only a fixed key with a cap is
+  // rate-limited, and there the cap is per client.
+  if ((rate.reasons & kFixed) != 0 && rate.local_cap_per_second > 0) {
+    return std::min(kept, rate.local_cap_per_second * static_cast<double>(live_clients));
+  }
+  return kept;
+}
+
+ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry, MetricsLimits limits)
+    : live_clients(SingleGauge(*registry, "fleetrate_live_clients",
+                               "Clients whose latest Sync has not expired")),
+      keys_tracked(SingleGauge(*registry, "fleetrate_keys_tracked",
+                               "(service, environment, operation) keys with a live traffic "
+                               "estimate")),
       keys_overflowed(prometheus::BuildCounter()
                           .Name("fleetrate_keys_overflowed_total")
                           .Help("Reported operations folded into a service's '*' key by the "
@@ -37,6 +56,8 @@ ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry)
                      .Register(*registry)
                      .Add({})),
       registry_(std::move(registry)),
+      process_(std::make_shared<ProcessCollector>()),
+      limits_(limits),
       sync_requests_(prometheus::BuildCounter()
                          .Name("fleetrate_sync_requests_total")
                          .Help("Sync calls by gRPC status code")
@@ -45,26 +66,50 @@ ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry)
                         .Name("fleetrate_policy_loads_total")
                         .Help("Policy loads after startup (file reloads and SetPolicies) by result")
                         .Register(*registry_)),
-      policy_last_load_ok_(prometheus::BuildGauge()
-                               .Name("fleetrate_policy_last_load_success")
-                               .Help("1 if the last policy load succeeded, 0 if it was rejected "
-                                     "(the previous policies stay in force)")
-                               .Register(*registry_)
-                               .Add({})),
+      policy_last_load_ok_(SingleGauge(*registry_, "fleetrate_policy_last_load_success",
+                                       "1 if the last policy load succeeded, 0 if it was "
+                                       "rejected (the previous policies stay in force)")),
       sync_duration_(prometheus::BuildHistogram()
                          .Name("fleetrate_sync_duration_seconds")
                          .Help("Time to handle one Sync call")
                          .Register(*registry_)
-                         .Add({}, LatencyBuckets())) {
+                         .Add({}, LatencyBuckets())),
+      scopes_tracked_(SingleGauge(*registry_, "fleetrate_scopes_tracked",
+                                  "(service, environment) scopes in the current rate table")),
+      budget_demand_(SingleGauge(*registry_, "fleetrate_budget_demand_traces_per_second",
+                                 "Estimate: kept traces/s all keys would take without the global "
+                                 "budget; 0 when no budget is set")),
+      budget_allocated_(SingleGauge(*registry_, "fleetrate_budget_allocated_traces_per_second",
+                                    "Estimate: kept traces/s the global budget allocated; 0 when "
+                                    "no budget is set")),
+      scope_seen_(GaugeFamily(*registry_, "fleetrate_service_roots_seen_per_second",
+                              "Estimate (a gauge, not a counter): root spans per second the "
+                              "scope's live clients saw, fleet-wide; busiest scopes only")),
+      scope_sampled_(GaugeFamily(*registry_, "fleetrate_service_roots_sampled_per_second",
+                                 "Estimate (a gauge, not a counter): root spans per second the "
+                                 "scope's live clients kept, fleet-wide; busiest scopes only")),
+      scope_target_(GaugeFamily(*registry_, "fleetrate_service_target_traces_per_second",
+                                "Kept root traces per second the published rates aim for at the "
+                                "current traffic: sum over the scope's keys of probability x "
+                                "fleet-seen rate; busiest scopes only")),
+      key_probability_(GaugeFamily(*registry_, "fleetrate_key_probability",
+                                   "Published sampling probability of the busiest keys by "
+                                   "fleet-seen traffic")) {
   policy_last_load_ok_.Set(1);
   policy_loads_.Add({{"result", "success"}});
   policy_loads_.Add({{"result", "error"}});
+  // Present from the start, so rate() over it works before the first Sync.
+  sync_requests_.Add({{"code", "OK"}});
   prometheus::BuildGauge()
       .Name("fleetrate_build_info")
       .Help("Always 1; the labels say which build is running")
       .Register(*registry_)
       .Add({{"version", FLEETRATE_VERSION}})
       .Set(1);
+}
+
+std::vector<std::weak_ptr<prometheus::Collectable>> ServerMetrics::collectables() const {
+  return {registry_, process_};
 }
 
 void ServerMetrics::RecordPolicyLoad(bool ok) {
@@ -75,6 +120,97 @@ void ServerMetrics::RecordPolicyLoad(bool ok) {
 void ServerMetrics::RecordSync(const std::string& code, double seconds) {
   sync_requests_.Add({{"code", code}}).Increment();
   sync_duration_.Observe(seconds);
+}
+
+void ServerMetrics::RecordTable(const RateTables& tables) {
+  struct ScopeTotals {
+    const Scope* scope;
+    double seen = 0;
+    double sampled = 0;
+    double target = 0;
+  };
+  struct KeyTraffic {
+    const Scope* scope;
+    const std::string* operation;
+    double seen;
+    double probability;
+  };
+  std::vector<ScopeTotals> scopes;
+  scopes.reserve(tables.scopes.size());
+  std::vector<KeyTraffic> keys;
+  for (const auto& [scope, rates] : tables.scopes) {
+    ScopeTotals totals{&scope};
+    for (const auto& [operation, rate] : rates->operations) {
+      totals.seen += rate.fleet_seen_per_second;
+      totals.sampled += rate.fleet_sampled_per_second;
+      totals.target += ExpectedSampledPerSecond(rate, rates->live_clients);
+      keys.push_back({&scope, &operation, rate.fleet_seen_per_second, rate.probability});
+    }
+    scopes.push_back(totals);
+  }
+  // Busiest first; ties by name so the chosen set does not flap between equal scopes.
+  const size_t scope_count = std::min(scopes.size(), limits_.max_scope_series);
+  std::partial_sort(scopes.begin(), scopes.begin() + static_cast<ptrdiff_t>(scope_count),
+                    scopes.end(), [](const ScopeTotals& a, const ScopeTotals& b) {
+                      return a.seen != b.seen ? a.seen > b.seen : *a.scope < *b.scope;
+                    });
+  scopes.resize(scope_count);
+  const size_t key_count = std::min(keys.size(), limits_.max_key_series);
+  std::partial_sort(keys.begin(), keys.begin() + static_cast<ptrdiff_t>(key_count), keys.end(),
+                    [](const KeyTraffic& a, const KeyTraffic& b) {
+                      if (a.seen != b.seen) return a.seen > b.seen;
+                      if (!(*a.scope == *b.scope)) return *a.scope < *b.scope;
+                      return *a.operation < *b.operation;
+                    });
+  keys.resize(key_count);
+
+  std::lock_guard<std::mutex> lock(table_mu_);
+  scopes_tracked_.Set(static_cast<double>(tables.scopes.size()));
+  budget_demand_.Set(tables.budget_demand_per_second);
+  budget_allocated_.Set(tables.budget_allocated_per_second);
+
+  std::map<Scope, ScopeSeries> next_scopes;
+  for (const ScopeTotals& totals : scopes) {
+    ScopeSeries series;
+    auto old = scope_series_.find(*totals.scope);
+    if (old != scope_series_.end()) {
+      series = old->second;
+      scope_series_.erase(old);
+    } else {
+      const prometheus::Labels labels{{"service", totals.scope->service},
+                                      {"environment", totals.scope->environment}};
+      series = {&scope_seen_.Add(labels), &scope_sampled_.Add(labels), &scope_target_.Add(labels)};
+    }
+    series.seen->Set(totals.seen);
+    series.sampled->Set(totals.sampled);
+    series.target->Set(totals.target);
+    next_scopes.emplace(*totals.scope, series);
+  }
+  for (const auto& [scope, stale] : scope_series_) {
+    scope_seen_.Remove(stale.seen);
+    scope_sampled_.Remove(stale.sampled);
+    scope_target_.Remove(stale.target);
+  }
+  scope_series_ = std::move(next_scopes);
+
+  std::map<KeyLabels, prometheus::Gauge*> next_keys;
+  for (const KeyTraffic& key : keys) {
+    KeyLabels labels{key.scope->service, key.scope->environment, *key.operation};
+    prometheus::Gauge* gauge = nullptr;
+    auto old = key_series_.find(labels);
+    if (old != key_series_.end()) {
+      gauge = old->second;
+      key_series_.erase(old);
+    } else {
+      gauge = &key_probability_.Add({{"service", key.scope->service},
+                                     {"environment", key.scope->environment},
+                                     {"operation", *key.operation}});
+    }
+    gauge->Set(key.probability);
+    next_keys.emplace(std::move(labels), gauge);
+  }
+  for (const auto& [labels, stale] : key_series_) key_probability_.Remove(stale);
+  key_series_ = std::move(next_keys);
 }
 
 }  // namespace fleetrate::server

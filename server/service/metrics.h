@@ -1,31 +1,66 @@
-// The server's Prometheus metrics, registered on one registry that /metrics serves.
-// Names follow Prometheus conventions (base units, _total, _seconds). The full set of metrics
-// and their documentation grows with the observability work; these are the foundation's.
+// The server's Prometheus metrics, registered on one registry that /metrics serves together with
+// the process collector (collectables()). Names follow Prometheus conventions (base units,
+// _total, _seconds); docs/metrics.md lists every metric with its labels and cardinality bound.
 //
-// Thread-safe: prometheus-cpp metrics are atomic.
+//   ServerMetrics metrics(std::make_shared<prometheus::Registry>());
+//   http.Handle("/metrics", MetricsHandler(metrics.collectables()));
+//   metrics.RecordSync("OK", 0.0004);            // any thread
+//   metrics.RecordTable(*publisher.Current());   // the recompute thread, after each recompute
+//
+// Labelled series that follow the rate table are bounded: per-scope gauges for the
+// `max_scope_series` busiest scopes, the probability of the `max_key_series` busiest keys;
+// series of scopes and keys that drop out of the top are removed, so a scrape never grows with
+// the number of services or operations.
+//
+// Thread-safe: prometheus-cpp metrics are atomic; RecordTable serializes itself.
 #pragma once
 
+#include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <cstddef>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <tuple>
+#include <vector>
+
+#include "server/rates/rate_table.h"
+#include "server/service/process_metrics.h"
 
 namespace fleetrate::server {
 
+struct MetricsLimits {
+  size_t max_scope_series = 200;  // scopes with fleetrate_service_* gauges, busiest first
+  size_t max_key_series = 50;     // keys with fleetrate_key_probability, busiest first
+};
+
+// The kept root traces per second a key's published rate aims for at its current traffic:
+// probability × fleet-seen rate; for a key whose fixed rate comes with a per-client cap (a
+// rate-limited rule), at most that cap times the scope's live clients.
+[[nodiscard]] double ExpectedSampledPerSecond(const KeyRate& rate, size_t live_clients);
+
 class ServerMetrics {
  public:
-  explicit ServerMetrics(std::shared_ptr<prometheus::Registry> registry);
+  explicit ServerMetrics(std::shared_ptr<prometheus::Registry> registry, MetricsLimits limits = {});
 
   [[nodiscard]] const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
+  // What /metrics serves: the registry and the process collector. The pointers stay valid as
+  // long as this object lives.
+  [[nodiscard]] std::vector<std::weak_ptr<prometheus::Collectable>> collectables() const;
 
   // Counts one Sync by its gRPC status code name ("OK", "INVALID_ARGUMENT", ...).
   void RecordSync(const std::string& code, double seconds);
   // Counts one policy load after startup (file reload or SetPolicies) by its result.
   void RecordPolicyLoad(bool ok);
+  // Updates the gauges that follow the rate table: scopes, budget, per-scope rates and the
+  // busiest keys' probabilities. Removes series of scopes and keys that left the top.
+  void RecordTable(const RateTables& tables);
 
   prometheus::Gauge& live_clients;
   prometheus::Gauge& keys_tracked;
@@ -34,11 +69,31 @@ class ServerMetrics {
   prometheus::Counter& recomputes;
 
  private:
+  struct ScopeSeries {
+    prometheus::Gauge* seen = nullptr;
+    prometheus::Gauge* sampled = nullptr;
+    prometheus::Gauge* target = nullptr;
+  };
+  using KeyLabels = std::tuple<std::string, std::string, std::string>;
+
   std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<ProcessCollector> process_;
+  const MetricsLimits limits_;
   prometheus::Family<prometheus::Counter>& sync_requests_;
   prometheus::Family<prometheus::Counter>& policy_loads_;
   prometheus::Gauge& policy_last_load_ok_;
   prometheus::Histogram& sync_duration_;
+  prometheus::Gauge& scopes_tracked_;
+  prometheus::Gauge& budget_demand_;
+  prometheus::Gauge& budget_allocated_;
+  prometheus::Family<prometheus::Gauge>& scope_seen_;
+  prometheus::Family<prometheus::Gauge>& scope_sampled_;
+  prometheus::Family<prometheus::Gauge>& scope_target_;
+  prometheus::Family<prometheus::Gauge>& key_probability_;
+
+  std::mutex table_mu_;                                 // serializes RecordTable
+  std::map<Scope, ScopeSeries> scope_series_;           // guarded by table_mu_
+  std::map<KeyLabels, prometheus::Gauge*> key_series_;  // guarded by table_mu_
 };
 
 }  // namespace fleetrate::server

@@ -24,8 +24,9 @@ void RatePublisher::Recompute(Timestamp now) {
   ++next_version_;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    tables_ = std::move(next);
+    tables_ = next;
   }
+  metrics_.RecordTable(*next);
   metrics_.live_clients.Set(static_cast<double>(estimate.live_clients));
   metrics_.keys_tracked.Set(static_cast<double>(estimate.keys));
   const uint64_t overflowed = store_.overflowed_reports();

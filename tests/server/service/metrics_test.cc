@@ -1,0 +1,153 @@
+#include "server/service/metrics.h"
+
+#include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
+
+#include <algorithm>
+#include <map>
+#include <string>
+
+namespace fleetrate::server {
+namespace {
+
+KeyRate Rate(double probability, double seen, double sampled) {
+  KeyRate rate;
+  rate.probability = probability;
+  rate.fleet_seen_per_second = seen;
+  rate.fleet_sampled_per_second = sampled;
+  return rate;
+}
+
+void AddScope(RateTables& tables, const Scope& scope,
+              std::vector<std::pair<std::string, KeyRate>> operations, size_t live_clients = 1) {
+  auto rates = std::make_shared<ServiceRates>();
+  rates->scope = scope;
+  rates->operations = std::move(operations);
+  rates->live_clients = live_clients;
+  tables.scopes[scope] = std::move(rates);
+}
+
+// Series of one family as {"label=value,...": value}.
+std::map<std::string, double> Series(prometheus::Registry& registry, const std::string& name) {
+  std::map<std::string, double> out;
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      std::string key;
+      for (const auto& label : metric.label) key += label.name + "=" + label.value + ",";
+      out[key] = family.type == prometheus::MetricType::Counter ? metric.counter.value
+                                                                : metric.gauge.value;
+    }
+  }
+  return out;
+}
+
+class ServerMetricsTest : public ::testing::Test {
+ protected:
+  ServerMetricsTest()
+      : registry_(std::make_shared<prometheus::Registry>()),
+        metrics_(registry_, MetricsLimits{2, 3}) {}
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  ServerMetrics metrics_;
+};
+
+TEST_F(ServerMetricsTest, PerScopeGaugesSumTheScopesKeys) {
+  RateTables tables;
+  AddScope(tables, {"cart", "prod"}, {{"GET", Rate(0.01, 1000, 9)}, {"POST", Rate(0.5, 10, 6)}});
+  metrics_.RecordTable(tables);
+  const std::string labels = "environment=prod,service=cart,";
+  EXPECT_DOUBLE_EQ(Series(*registry_, "fleetrate_service_roots_seen_per_second")[labels], 1010);
+  EXPECT_DOUBLE_EQ(Series(*registry_, "fleetrate_service_roots_sampled_per_second")[labels], 15);
+  // Target: sum of p × seen = 10 + 5.
+  EXPECT_DOUBLE_EQ(Series(*registry_, "fleetrate_service_target_traces_per_second")[labels], 15);
+  EXPECT_DOUBLE_EQ(Series(*registry_, "fleetrate_scopes_tracked")[""], 1);
+}
+
+TEST_F(ServerMetricsTest, OnlyTheBusiestScopesAndKeysGetSeriesAndStaleOnesAreRemoved) {
+  RateTables first;
+  AddScope(first, {"a", "prod"}, {{"x", Rate(0.1, 100, 10)}, {"y", Rate(0.2, 50, 10)}});
+  AddScope(first, {"b", "prod"}, {{"x", Rate(0.3, 300, 90)}});
+  AddScope(first, {"c", "prod"}, {{"x", Rate(1, 1, 1)}});
+  metrics_.RecordTable(first);
+  std::map<std::string, double> seen =
+      Series(*registry_, "fleetrate_service_roots_seen_per_second");
+  ASSERT_EQ(seen.size(), 2u);  // max_scope_series = 2: b (300/s) and a (150/s)
+  EXPECT_EQ(seen.count("environment=prod,service=c,"), 0u);
+  std::map<std::string, double> probability = Series(*registry_, "fleetrate_key_probability");
+  ASSERT_EQ(probability.size(), 3u);  // max_key_series = 3: b/x, a/x, a/y
+  EXPECT_DOUBLE_EQ(probability["environment=prod,operation=x,service=b,"], 0.3);
+  EXPECT_DOUBLE_EQ(probability["environment=prod,operation=y,service=a,"], 0.2);
+
+  // Traffic moves to c; a drops out of the top and its series go away.
+  RateTables second;
+  AddScope(second, {"a", "prod"}, {{"x", Rate(0.1, 1, 1)}});
+  AddScope(second, {"b", "prod"}, {{"x", Rate(0.4, 300, 90)}});
+  AddScope(second, {"c", "prod"}, {{"x", Rate(0.01, 5000, 50)}});
+  metrics_.RecordTable(second);
+  seen = Series(*registry_, "fleetrate_service_roots_seen_per_second");
+  EXPECT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen.count("environment=prod,service=a,"), 0u);
+  EXPECT_DOUBLE_EQ(seen["environment=prod,service=c,"], 5000);
+  EXPECT_EQ(Series(*registry_, "fleetrate_service_target_traces_per_second").size(), 2u);
+  probability = Series(*registry_, "fleetrate_key_probability");
+  EXPECT_EQ(probability.size(), 3u);
+  EXPECT_EQ(probability.count("environment=prod,operation=y,service=a,"), 0u);
+  EXPECT_DOUBLE_EQ(probability["environment=prod,operation=x,service=b,"], 0.4);
+
+  // An empty table leaves no labelled series behind.
+  metrics_.RecordTable(RateTables{});
+  EXPECT_TRUE(Series(*registry_, "fleetrate_service_roots_seen_per_second").empty());
+  EXPECT_TRUE(Series(*registry_, "fleetrate_key_probability").empty());
+}
+
+TEST(ExpectedSampledPerSecondTest, ProbabilityTimesSeenAndPerClientCapsForRateLimitedKeys) {
+  KeyRate adaptive = Rate(0.01, 1000, 0);
+  adaptive.local_cap_per_second = 20;  // fleet-wide burst cap of an adaptive key: not a limit
+  EXPECT_DOUBLE_EQ(ExpectedSampledPerSecond(adaptive, 4), 10);
+  KeyRate fixed = Rate(0.5, 10, 0);
+  fixed.reasons = kFixed;
+  EXPECT_DOUBLE_EQ(ExpectedSampledPerSecond(fixed, 4), 5);
+  KeyRate rate_limited = Rate(1, 1000, 0);
+  rate_limited.reasons = kFixed;
+  rate_limited.local_cap_per_second = 2;  // per client
+  EXPECT_DOUBLE_EQ(ExpectedSampledPerSecond(rate_limited, 4), 8);
+}
+
+TEST_F(ServerMetricsTest, CountsSyncsByCodeAndPolicyLoadsByResult) {
+  metrics_.RecordSync("OK", 0.001);
+  metrics_.RecordSync("OK", 0.002);
+  metrics_.RecordSync("INVALID_ARGUMENT", 0.001);
+  metrics_.RecordPolicyLoad(false);
+  std::map<std::string, double> syncs = Series(*registry_, "fleetrate_sync_requests_total");
+  EXPECT_DOUBLE_EQ(syncs["code=OK,"], 2);
+  EXPECT_DOUBLE_EQ(syncs["code=INVALID_ARGUMENT,"], 1);
+  std::map<std::string, double> loads = Series(*registry_, "fleetrate_policy_loads_total");
+  EXPECT_DOUBLE_EQ(loads["result=error,"], 1);
+  EXPECT_DOUBLE_EQ(loads["result=success,"], 0);
+  EXPECT_DOUBLE_EQ(Series(*registry_, "fleetrate_policy_last_load_success")[""], 0);
+}
+
+TEST_F(ServerMetricsTest, CollectablesServeTheRegistryAndTheProcessMetrics) {
+  std::vector<std::string> names;
+  for (const auto& weak : metrics_.collectables()) {
+    const auto collectable = weak.lock();
+    ASSERT_NE(collectable, nullptr);
+    for (const prometheus::MetricFamily& family : collectable->Collect()) {
+      names.push_back(family.name);
+      // Prometheus conventions: counters end in _total, nothing else does.
+      const bool total =
+          family.name.size() > 6 && family.name.compare(family.name.size() - 6, 6, "_total") == 0;
+      EXPECT_EQ(total, family.type == prometheus::MetricType::Counter) << family.name;
+    }
+  }
+  for (const char* expected :
+       {"fleetrate_build_info", "fleetrate_sync_requests_total", "fleetrate_sync_duration_seconds",
+        "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
+        "process_start_time_seconds", "process_threads"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
+  }
+}
+
+}  // namespace
+}  // namespace fleetrate::server
