@@ -13,6 +13,7 @@
 #include "server/common/clock.h"
 #include "server/common/log.h"
 #include "server/config/settings.h"
+#include "server/jaeger/strategies_file.h"
 #include "server/policy/policy.h"
 #include "server/service/server.h"
 
@@ -22,6 +23,17 @@ using namespace fleetrate::server;
 namespace {
 
 std::shared_ptr<const Policies> LoadPolicies(const Settings& settings) {
+  if (!settings.jaeger_strategies_path.empty()) {
+    auto policies = LoadJaegerStrategiesFile(settings.jaeger_strategies_path);
+    if (!policies.ok()) {
+      FLEETRATE_LOG(kError) << "invalid Jaeger strategies file: " << policies.status().message();
+      return nullptr;
+    }
+    FLEETRATE_LOG(kInfo) << "policies converted from Jaeger strategies file "
+                         << settings.jaeger_strategies_path << ": " << policies->rules.size()
+                         << " rules";
+    return std::make_shared<const Policies>(*std::move(policies));
+  }
   std::error_code error;
   if (!settings.config_path_given && !fs::exists(settings.config_path, error)) {
     FLEETRATE_LOG(kWarning) << "no policy file at " << settings.config_path
@@ -71,7 +83,12 @@ int main(int argc, char** argv) {
   options.grpc_listen = settings->grpc_listen;
   options.http_listen = settings->http_listen;
   options.store = settings->store;
-  if (policies->source_name != "built-in defaults") options.policy_path = settings->config_path;
+  if (!settings->jaeger_strategies_path.empty()) {
+    options.policy_path = settings->jaeger_strategies_path;
+    options.policy_is_jaeger = true;
+  } else if (policies->source_name != "built-in defaults") {
+    options.policy_path = settings->config_path;
+  }
   options.admin_token = settings->admin_token;
   if (!settings->admin_token_file.empty()) {
     std::ifstream token_file(settings->admin_token_file);

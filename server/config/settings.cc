@@ -30,6 +30,12 @@ const std::vector<Field>& Fields() {
          s.config_path_given = true;
          return absl::OkStatus();
        }},
+      {"--jaeger-strategies", "FLEETRATE_JAEGER_STRATEGIES",
+       [](Settings& s, std::string_view source, std::string_view v) {
+         if (v.empty()) return absl::InvalidArgumentError(StrCat(source, ": empty path"));
+         s.jaeger_strategies_path = std::string(v);
+         return absl::OkStatus();
+       }},
       {"--grpc-listen", "FLEETRATE_GRPC_LISTEN",
        [](Settings& s, std::string_view source, std::string_view v) {
          return ApplyListen(&s.grpc_listen, source, v);
@@ -131,6 +137,10 @@ absl::StatusOr<Settings> ParseSettings(int argc, const char* const* argv, const 
     }
     if (auto s = match->apply(settings, name, value); !s.ok()) return s;
   }
+  if (!settings.jaeger_strategies_path.empty() && settings.config_path_given) {
+    return absl::InvalidArgumentError(
+        "--jaeger-strategies: give either a Jaeger strategies file or --config, not both");
+  }
   return settings;
 }
 
@@ -143,8 +153,10 @@ the traffic every fleetrate client reports, and serves them over gRPC and HTTP.
 Flags (each also settable through the environment variable shown; flags win):
   --config FILE          policy file (FLEETRATE_CONFIG)
                          default config/policies.yaml; built-in defaults if that is absent
+  --jaeger-strategies F  use a Jaeger strategies file (JSON) as the policies instead of
+                         --config (FLEETRATE_JAEGER_STRATEGIES); watched like --config
   --grpc-listen H:P      gRPC address (FLEETRATE_GRPC_LISTEN), default 0.0.0.0:8081
-  --http-listen H:P      HTTP address for /metrics, /healthz, /readyz
+  --http-listen H:P      HTTP address for /metrics, /healthz, /readyz, Jaeger's /sampling
                          (FLEETRATE_HTTP_LISTEN), default 0.0.0.0:5778
   --store memory         where fleet counts live (FLEETRATE_STORE), default memory
   --log-level LEVEL      debug, info, warning or error (FLEETRATE_LOG_LEVEL), default info

@@ -3,6 +3,8 @@
 //
 //   flag             environment               default
 //   --config FILE    FLEETRATE_CONFIG          config/policies.yaml (built-in defaults if absent)
+//   --jaeger-strategies FILE  FLEETRATE_JAEGER_STRATEGIES  none (a Jaeger strategies file
+//                    as the policies; excludes --config)
 //   --grpc-listen    FLEETRATE_GRPC_LISTEN     0.0.0.0:8081
 //   --http-listen    FLEETRATE_HTTP_LISTEN     0.0.0.0:5778
 //   --store          FLEETRATE_STORE           memory
@@ -27,7 +29,8 @@ inline constexpr char kDefaultConfigPath[] = "config/policies.yaml";
 
 struct Settings {
   std::string config_path = kDefaultConfigPath;
-  bool config_path_given = false;  // an explicit path must exist; the default may be absent
+  bool config_path_given = false;      // an explicit path must exist; the default may be absent
+  std::string jaeger_strategies_path;  // a Jaeger strategies file to use as the policies
   std::string grpc_listen = "0.0.0.0:8081";
   std::string http_listen = "0.0.0.0:5778";
   std::string store = "memory";

@@ -108,23 +108,42 @@ absl::Status ReadString(const Field& parent, const std::string& key, std::string
   return absl::OkStatus();
 }
 
-const std::set<std::string> kSamplingFields = {
-    "probability",         "target_traces_per_second",      "min_probability", "max_probability",
-    "initial_probability", "lower_bound_traces_per_second", "burst",           "weight"};
+const std::set<std::string> kSamplingFields = {"probability",
+                                               "rate_limit_traces_per_second",
+                                               "target_traces_per_second",
+                                               "min_probability",
+                                               "max_probability",
+                                               "initial_probability",
+                                               "lower_bound_traces_per_second",
+                                               "burst",
+                                               "weight"};
 
 // Reads the sampling fields shared by `defaults` and each rule over the values already in *rule.
 absl::Status ReadSampling(const Field& field, Rule* rule) {
-  if (field.Child("probability").present() && field.Child("target_traces_per_second").present()) {
+  const int modes = (field.Child("probability").present() ? 1 : 0) +
+                    (field.Child("target_traces_per_second").present() ? 1 : 0) +
+                    (field.Child("rate_limit_traces_per_second").present() ? 1 : 0);
+  if (modes > 1) {
     return field.Error(
-        "set either probability (fixed) or target_traces_per_second (adaptive), not both");
+        "set one of probability (fixed), target_traces_per_second (adaptive) and "
+        "rate_limit_traces_per_second (rate-limited)");
   }
   if (field.Child("probability").present()) {
     double p = 0;
     FLEETRATE_RETURN_IF_ERROR(ReadNumber(field, "probability", 0, 1, &p));
     rule->probability = p;
+    rule->rate_limit_traces_per_second.reset();
+  }
+  if (field.Child("rate_limit_traces_per_second").present()) {
+    double limit = 0;
+    FLEETRATE_RETURN_IF_ERROR(
+        ReadNumber(field, "rate_limit_traces_per_second", 0, kMaxTracesPerSecond, &limit));
+    rule->rate_limit_traces_per_second = limit;
+    rule->probability.reset();
   }
   if (field.Child("target_traces_per_second").present()) {
     rule->probability.reset();
+    rule->rate_limit_traces_per_second.reset();
     FLEETRATE_RETURN_IF_ERROR(ReadNumber(field, "target_traces_per_second", 0, kMaxTracesPerSecond,
                                          &rule->target_traces_per_second));
     if (rule->target_traces_per_second <= 0) {

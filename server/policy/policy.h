@@ -52,15 +52,19 @@ struct CapturePolicy {
   }
 };
 
-// How matching keys are sampled. Exactly one of `probability` (fixed) and
-// `target_traces_per_second` (adaptive) is in force; the loader fills the rest from defaults.
+// How matching keys are sampled. Exactly one of `probability` (fixed),
+// `rate_limit_traces_per_second` (rate-limited) and `target_traces_per_second` (adaptive) is in
+// force; the loader fills the rest from defaults.
 struct Rule {
   std::string name;    // for explanations and logs; "default" for the defaults
   int priority = 100;  // lower first; ties keep file order
   std::string service_glob = "*";
   std::string environment_glob = "*";
   std::string operation_glob = "*";
-  std::optional<double> probability;      // fixed rate, in [0, 1]
+  std::optional<double> probability;  // fixed rate, in [0, 1]
+  // Rate-limited (Jaeger's "ratelimiting"): every root is a candidate (p = 1) and each client
+  // instance keeps at most this many per second. Per instance, as Jaeger defines it.
+  std::optional<double> rate_limit_traces_per_second;
   double target_traces_per_second = 1.0;  // adaptive: fleet-wide kept roots per second
   double min_probability = 0.00001;
   double max_probability = 1.0;
@@ -69,7 +73,12 @@ struct Rule {
   double burst = 2.0;   // local cap = burst × (effective) target × client share
   double weight = 1.0;  // share of the global budget relative to other rules
 
-  [[nodiscard]] bool adaptive() const noexcept { return !probability.has_value(); }
+  [[nodiscard]] bool adaptive() const noexcept {
+    return !probability.has_value() && !rate_limit_traces_per_second.has_value();
+  }
+  [[nodiscard]] bool rate_limited() const noexcept {
+    return rate_limit_traces_per_second.has_value();
+  }
 };
 
 // Per-service client settings, matched by service and environment globs (first match wins).

@@ -10,11 +10,12 @@
 namespace fleetrate::server {
 
 PolicyWatcher::PolicyWatcher(std::string path, std::string loaded_text, Apply apply,
-                             OnResult on_result)
+                             OnResult on_result, Parser parser)
     : path_(std::move(path)),
       loaded_text_(std::move(loaded_text)),
       apply_(std::move(apply)),
-      on_result_(std::move(on_result)) {}
+      on_result_(std::move(on_result)),
+      parser_(std::move(parser)) {}
 
 PolicyWatcher::~PolicyWatcher() { Stop(); }
 
@@ -60,7 +61,7 @@ bool PolicyWatcher::CheckNow() {
   if (text == loaded_text_) return false;  // touched, not changed
   loaded_text_ = text;
 
-  auto policies = ParsePolicies(text);
+  auto policies = parser_(text);
   if (!policies.ok()) {
     FLEETRATE_LOG(kError) << "policy reload rejected, keeping the last good policies: " << path_
                           << ": " << policies.status().message();

@@ -32,9 +32,12 @@ class PolicyWatcher {
   using Apply = std::function<void(std::shared_ptr<const Policies>)>;
   // Told of each load attempt after the first: OK, or the error that was rejected.
   using OnResult = std::function<void(const absl::Status&)>;
+  // Turns the file's content into policies (ParsePolicies, or a Jaeger strategies parser).
+  using Parser = std::function<absl::StatusOr<Policies>(std::string_view)>;
 
-  // `loaded_text` is the content already in force (so an unchanged file is not reloaded).
-  PolicyWatcher(std::string path, std::string loaded_text, Apply apply, OnResult on_result);
+  // `loaded_text` is the file content already in force (so an unchanged file is not reloaded).
+  PolicyWatcher(std::string path, std::string loaded_text, Apply apply, OnResult on_result,
+                Parser parser = ParsePolicies);
   ~PolicyWatcher();
   PolicyWatcher(const PolicyWatcher&) = delete;
   PolicyWatcher& operator=(const PolicyWatcher&) = delete;
@@ -61,6 +64,7 @@ class PolicyWatcher {
   Stamp stamp_;
   const Apply apply_;
   const OnResult on_result_;
+  const Parser parser_;
 
   std::mutex mu_;
   std::condition_variable wake_;

@@ -112,10 +112,15 @@ ServiceRates PolicyOnlyRates(const Policies& policies, const Scope& scope) {
   const Rule& rule = RuleAt(policies, index);
   KeyRate& rate = rates.default_rate;
   rate.rule = index;
-  rate.probability = rule.probability.value_or(rule.initial_probability);
+  rate.probability =
+      rule.rate_limited() ? 1.0 : rule.probability.value_or(rule.initial_probability);
   rate.wanted_probability = rate.probability;
   rate.threshold = ProbabilityToThreshold(rate.probability);
   rate.reasons = rule.adaptive() ? kNoEstimate : kFixed;
+  if (rule.rate_limited()) {
+    rate.reasons |= kRateLimited;
+    rate.local_cap_per_second = *rule.rate_limit_traces_per_second;
+  }
   if (rule.adaptive()) rate.lower_bound_per_second = rule.lower_bound_traces_per_second;
   const ServiceSettings& settings = policies.MatchService(scope.service, scope.environment);
   rates.batch_profile = settings.batch_profile;
@@ -149,6 +154,14 @@ RateTables ComputeRates(std::shared_ptr<const Policies> policies_ptr, const Flee
       rate.fleet_seen_per_second = key.seen_per_second;
       rate.fleet_sampled_per_second = key.sampled_per_second;
       const double q = key.seen_per_second;
+      if (rule.rate_limited()) {
+        rate.probability = 1;
+        rate.reasons = kFixed | kRateLimited;
+        rate.local_cap_per_second = *rule.rate_limit_traces_per_second;
+        fixed_usage += std::min(q, rate.local_cap_per_second * static_cast<double>(key.clients));
+        rates->operations.emplace_back(operation, rate);
+        continue;
+      }
       if (!rule.adaptive()) {
         rate.probability = *rule.probability;
         rate.reasons = kFixed;

@@ -32,12 +32,15 @@ enum RateReason : uint16_t {
   kRiseCapped = 1 << 6,          // a rise was capped at max_rise_factor per recompute
   kHeldByTolerance = 1 << 7,     // within the tolerance band: the previous value stays
   kNoEstimate = 1 << 8,          // service default: no traffic to divide by
+  kRateLimited = 1 << 9,         // p = 1, each client capped at the rule's rate limit
 };
 
 struct KeyRate {
   double probability = 0;
-  uint64_t threshold = 0;             // OTel rejection threshold of `probability`
-  double local_cap_per_second = 0;    // fleet-wide burst × expected kept rate; 0 = no cap
+  uint64_t threshold = 0;  // OTel rejection threshold of `probability`
+  // Fleet-wide burst × expected kept rate, split by traffic share; for a rate-limited key, the
+  // limit of each client (not split). 0 = no cap.
+  double local_cap_per_second = 0;
   double lower_bound_per_second = 0;  // fleet-wide lower bound; 0 = none
   double fleet_seen_per_second = 0;   // the estimate this rate was computed from
   double fleet_sampled_per_second = 0;

@@ -29,6 +29,7 @@ struct ReasonName {
 
 constexpr ReasonName kReasons[] = {
     {kFixed, "fixed", "the rule pins the probability"},
+    {kRateLimited, "rate_limited", "each client keeps at most the rule's rate limit per second"},
     {kNoEstimate, "no_estimate", "no traffic estimate yet, so the initial probability applies"},
     {kRaisedToLowerBound, "raised_to_lower_bound",
      "the fleet-wide lower bound needs more than the target"},
@@ -65,7 +66,7 @@ v1::ExplainRateResponse ExplainRate(const RateTables* tables, const Policies& po
   out.set_live_clients(static_cast<uint32_t>(rates->live_clients));
   out.set_rule(rule.name);
   out.set_rule_index(rate.rule);
-  out.set_mode(rule.adaptive() ? "adaptive" : "fixed");
+  out.set_mode(rule.adaptive() ? "adaptive" : rule.rate_limited() ? "rate_limited" : "fixed");
   out.set_target_traces_per_second(rule.adaptive() ? rule.target_traces_per_second : 0);
   out.set_min_probability(rule.min_probability);
   out.set_max_probability(rule.max_probability);

@@ -46,7 +46,9 @@ void Mix(uint64_t* hash, uint64_t value) {
 void FillRate(const KeyRate& rate, double share, v1::OperationRate* out, uint64_t* fingerprint) {
   out->set_probability(rate.probability);
   out->set_threshold(rate.threshold);
-  out->set_local_cap_per_second(rate.local_cap_per_second * share);
+  // A rate limit applies to each client whole; adaptive caps are split by traffic share.
+  out->set_local_cap_per_second(rate.local_cap_per_second *
+                                ((rate.reasons & kRateLimited) ? 1.0 : share));
   out->set_lower_bound_per_second(rate.lower_bound_per_second * share);
   Mix(fingerprint, Quantize(out->local_cap_per_second()));
   Mix(fingerprint, Quantize(out->lower_bound_per_second()));

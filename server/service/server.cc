@@ -3,10 +3,15 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <fstream>
+#include <iterator>
+
 #include "server/common/log.h"
 #include "server/common/strings.h"
 #include "server/config/settings.h"
 #include "server/http/metrics_handler.h"
+#include "server/jaeger/strategies_file.h"
+#include "server/service/debug_handlers.h"
 #include "server/store/memory_store.h"
 
 namespace fleetrate::server {
@@ -55,6 +60,9 @@ absl::Status Server::Start() {
   builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &selected_port);
   builder.RegisterService(sampling_service_.get());
   builder.RegisterService(admin_service_.get());
+  jaeger_metrics_ = std::make_unique<JaegerMetrics>(*metrics_.registry());
+  jaeger_service_ = std::make_unique<JaegerSamplingManager>(*publisher_, *jaeger_metrics_);
+  builder.RegisterService(jaeger_service_.get());
   grpc_server_ = builder.BuildAndStart();
   if (!grpc_server_ || selected_port == 0) {
     grpc_server_.reset();
@@ -72,7 +80,12 @@ absl::Status Server::Start() {
   http_server_ = std::make_unique<HttpServer>(http_options);
   http_server_->Handle("/healthz", [](const HttpRequest&) { return TextResponse(200, "ok\n"); });
   http_server_->Handle("/readyz", [this](const HttpRequest&) { return Ready(); });
-  http_server_->Handle("/metrics", MetricsHandler(metrics_.registry()));
+  // Jaeger remote sampling: the agent's /sampling, and Jaeger v2's /api/sampling and /.
+  for (const char* path : {"/sampling", "/api/sampling", "/"}) {
+    http_server_->Handle(path, JaegerHttpHandler(*publisher_, *jaeger_metrics_));
+  }
+  http_server_->Handle("/metrics", MetricsHandler(metrics_.collectables()));
+  RegisterDebugHandlers(*http_server_, *publisher_);
   if (absl::Status s = http_server_->Start(); !s.ok()) {
     grpc_server_->Shutdown();
     grpc_server_.reset();
@@ -81,10 +94,18 @@ absl::Status Server::Start() {
 
   recompute_thread_ = std::thread([this] { RecomputeLoop(); });
   if (!options_.policy_path.empty()) {
+    std::string in_force = publisher_->policies()->source_text;
+    PolicyWatcher::Parser parser = ParsePolicies;
+    if (options_.policy_is_jaeger) {
+      // The policies hold the converted YAML; the watcher compares against the file's JSON.
+      std::ifstream file(options_.policy_path, std::ios::binary);
+      in_force.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+      parser = ParseJaegerStrategies;
+    }
     policy_watcher_ = std::make_unique<PolicyWatcher>(
-        options_.policy_path, publisher_->policies()->source_text,
+        options_.policy_path, std::move(in_force),
         [this](std::shared_ptr<const Policies> p) { publisher_->SetPolicies(std::move(p)); },
-        [this](const absl::Status& s) { metrics_.RecordPolicyLoad(s.ok()); });
+        [this](const absl::Status& s) { metrics_.RecordPolicyLoad(s.ok()); }, std::move(parser));
     policy_watcher_->Start(options_.policy_watch_interval);
   }
   FLEETRATE_LOG(kInfo) << "fleetrate-server " << FLEETRATE_VERSION

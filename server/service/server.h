@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "server/common/clock.h"
 #include "server/http/http_server.h"
+#include "server/jaeger/jaeger_service.h"
 #include "server/policy/policy.h"
 #include "server/policy/policy_watcher.h"
 #include "server/service/admin_service.h"
@@ -38,8 +39,10 @@ struct ServerOptions {
   std::string http_listen = "0.0.0.0:5778";
   std::string store = "memory";
   Duration recompute_interval = std::chrono::seconds(1);
-  // The policy file to watch for edits; empty: no watching.
+  // The policy file to watch for edits; empty: no watching. `policy_is_jaeger`: it is a Jaeger
+  // strategies file (--jaeger-strategies), whose text differs from the policies' source_text.
   std::string policy_path;
+  bool policy_is_jaeger = false;
   std::chrono::milliseconds policy_watch_interval{500};
   // Bearer token for AdminService.SetPolicies; empty disables SetPolicies.
   std::string admin_token;
@@ -80,6 +83,8 @@ class Server {
   std::unique_ptr<RatePublisher> publisher_;
   std::unique_ptr<SamplingServiceImpl> sampling_service_;
   std::unique_ptr<AdminServiceImpl> admin_service_;
+  std::unique_ptr<JaegerMetrics> jaeger_metrics_;
+  std::unique_ptr<JaegerSamplingManager> jaeger_service_;
   std::unique_ptr<PolicyWatcher> policy_watcher_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<HttpServer> http_server_;

@@ -63,7 +63,8 @@ TEST(PolicyTest, ErrorsNameTheFieldAndTheLimit) {
   EXPECT_NE(ErrorOf("sync_interval_seconds: 0\n").find("sync_interval_seconds: must be in"),
             std::string::npos);
   EXPECT_NE(ErrorOf("rules:\n  - probability: 0.1\n    target_traces_per_second: 3\n")
-                .find("rules[0]: set either probability"),
+                .find("rules[0]: set one of probability (fixed), target_traces_per_second "
+                      "(adaptive) and rate_limit_traces_per_second (rate-limited)"),
             std::string::npos);
   EXPECT_NE(ErrorOf("rules:\n  - servce: x\n").find("rules[0].servce: unknown field"),
             std::string::npos);
