@@ -19,25 +19,15 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "fleetrate/batcher.h"
 #include "fleetrate/sampler.h"
 
 namespace fleetrate {
 namespace {
 
-constexpr size_t kIds = 1024;  // a power of two
-
-const std::vector<std::array<uint8_t, 16>>& TraceIds() {
-  static const std::vector<std::array<uint8_t, 16>> ids = [] {
-    std::mt19937_64 rng(42);
-    std::vector<std::array<uint8_t, 16>> out(kIds);
-    for (auto& id : out) {
-      for (uint8_t& b : id) b = static_cast<uint8_t>(rng());
-    }
-    return out;
-  }();
-  return ids;
-}
+using bench::kIds;
+using bench::TraceIds;
 
 // 200 listed operations at p = 0.1, default 0.01; `buckets` adds the server's default
 // per-key lower bound and a local cap to every rate.

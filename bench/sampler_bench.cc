@@ -11,25 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "fleetrate/sampler.h"
 
 namespace fleetrate {
 namespace {
 
-constexpr size_t kIds = 1024;  // a power of two
-
-// Random trace ids, so the compare is not predictable.
-const std::vector<std::array<uint8_t, 16>>& TraceIds() {
-  static const std::vector<std::array<uint8_t, 16>> ids = [] {
-    std::mt19937_64 rng(42);
-    std::vector<std::array<uint8_t, 16>> out(kIds);
-    for (auto& id : out) {
-      for (uint8_t& b : id) b = static_cast<uint8_t>(rng());
-    }
-    return out;
-  }();
-  return ids;
-}
+using bench::kIds;
+using bench::TraceIds;
 
 // A sampler with a table of 200 operations at p = 0.1 and a default of 0.01, shared by the
 // threads of a multi-threaded run.

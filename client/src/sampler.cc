@@ -31,25 +31,6 @@ inline uint64_t FastRandomness(const std::array<uint8_t, 16>& id) noexcept {
   return __builtin_bswap64(v) & kRandomnessMask;
 }
 
-// Parses exactly 14 lowercase hex digits (the `rv` format).
-bool ParseRandomness(std::string_view rv, uint64_t& out) noexcept {
-  if (rv.size() != 14) return false;
-  uint64_t value = 0;
-  for (char c : rv) {
-    uint64_t digit;
-    if (c >= '0' && c <= '9') {
-      digit = static_cast<uint64_t>(c - '0');
-    } else if (c >= 'a' && c <= 'f') {
-      digit = static_cast<uint64_t>(c - 'a' + 10);
-    } else {
-      return false;
-    }
-    value = (value << 4) | digit;
-  }
-  out = value;
-  return true;
-}
-
 }  // namespace
 
 // One operation's resolved rate, buckets and counters. The first cache line holds what every
@@ -230,8 +211,7 @@ SamplingResult Sampler::Decide(OperationRecord* record, const SamplingParameters
   uint64_t randomness = FastRandomness(params.trace_id);
   uint64_t parent_threshold = 0;
   if (!params.ot_tracestate.empty()) {
-    uint64_t rv = 0;
-    if (ParseRandomness(OtSubKey(params.ot_tracestate, "rv"), rv)) randomness = rv;
+    if (const auto rv = DecodeRandomness(OtSubKey(params.ot_tracestate, "rv"))) randomness = *rv;
     if (params.parent != ParentState::kNone) {
       const std::string_view th = OtSubKey(params.ot_tracestate, "th");
       if (!th.empty()) parent_threshold = DecodeThreshold(th).value_or(0);

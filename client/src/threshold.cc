@@ -6,6 +6,23 @@ namespace fleetrate {
 namespace {
 constexpr double kTwoPow56 = 72057594037927936.0;  // 2^56, exact in a double
 constexpr int kThresholdHexDigits = 14;            // 56 bits
+
+// Up to 16 lowercase hex digits; nullopt for any other character.
+std::optional<uint64_t> ParseLowerHex(std::string_view hex) noexcept {
+  uint64_t value = 0;
+  for (char c : hex) {
+    uint64_t digit;
+    if (c >= '0' && c <= '9') {
+      digit = static_cast<uint64_t>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      digit = static_cast<uint64_t>(c - 'a' + 10);
+    } else {
+      return std::nullopt;
+    }
+    value = (value << 4) | digit;
+  }
+  return value;
+}
 }  // namespace
 
 uint64_t ProbabilityToThreshold(double probability) noexcept {
@@ -36,19 +53,14 @@ std::string EncodeThreshold(uint64_t threshold) {
 
 std::optional<uint64_t> DecodeThreshold(std::string_view th) noexcept {
   if (th.empty() || th.size() > kThresholdHexDigits) return std::nullopt;
-  uint64_t value = 0;
-  for (char c : th) {
-    uint64_t digit;
-    if (c >= '0' && c <= '9') {
-      digit = static_cast<uint64_t>(c - '0');
-    } else if (c >= 'a' && c <= 'f') {
-      digit = static_cast<uint64_t>(c - 'a' + 10);
-    } else {
-      return std::nullopt;
-    }
-    value = (value << 4) | digit;
-  }
-  return value << (4 * (kThresholdHexDigits - th.size()));
+  const std::optional<uint64_t> value = ParseLowerHex(th);
+  if (!value) return std::nullopt;
+  return *value << (4 * (kThresholdHexDigits - th.size()));
+}
+
+std::optional<uint64_t> DecodeRandomness(std::string_view rv) noexcept {
+  if (rv.size() != kThresholdHexDigits) return std::nullopt;
+  return ParseLowerHex(rv);
 }
 
 }  // namespace fleetrate

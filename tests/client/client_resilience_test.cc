@@ -13,9 +13,12 @@
 #include "fleetrate/client.h"
 #include "tests/client/fake_sampling_server.h"
 #include "tests/client/test_exporters.h"
+#include "tests/client/test_support.h"
 
 namespace fleetrate {
 namespace {
+
+using fleetrate::testing::Eventually;
 
 using fleetrate::testing::FakeSamplingServer;
 using fleetrate::testing::RecordedSync;
@@ -34,16 +37,6 @@ ClientOptions TestOptions(const std::string& address) {
   options.initial_probability = 1.0;
   options.batcher.profile.schedule_delay_ms = 20;
   return options;
-}
-
-template <typename Pred>
-bool Eventually(Pred pred, milliseconds timeout = milliseconds(20000)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return pred();
 }
 
 SpanView Span(std::string_view name) {

@@ -11,9 +11,13 @@
 #include <vector>
 
 #include "tests/client/fake_sampling_server.h"
+#include "tests/client/test_support.h"
 
 namespace fleetrate {
 namespace {
+
+using fleetrate::testing::Eventually;
+using fleetrate::testing::Root;
 
 using fleetrate::testing::FakeSamplingServer;
 using fleetrate::testing::TableResponse;
@@ -29,25 +33,6 @@ ClientOptions TestOptions(const std::string& address) {
   options.max_backoff = milliseconds(400);
   options.initial_probability = 0.0;
   return options;
-}
-
-SamplingParameters Root(std::string_view op, uint64_t randomness) {
-  SamplingParameters params;
-  params.operation = op;
-  for (size_t i = 15; i >= 9; --i, randomness >>= 8) {
-    params.trace_id[i] = static_cast<uint8_t>(randomness & 0xff);
-  }
-  return params;
-}
-
-template <typename Pred>
-bool Eventually(Pred pred, milliseconds timeout = milliseconds(20000)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return pred();
 }
 
 TEST(ClientTest, CreateRejectsInvalidOptionsNamingTheField) {

@@ -12,24 +12,14 @@
 
 #include "fleetrate/sampler.h"
 #include "tests/client/test_exporters.h"
+#include "tests/client/test_support.h"
 
 namespace fleetrate {
 namespace {
 
+using fleetrate::testing::Root;
+
 using testing::ManualClock;
-
-std::array<uint8_t, 16> IdWithRandomness(uint64_t r) {
-  std::array<uint8_t, 16> id{};
-  for (size_t i = 15; i >= 9; --i, r >>= 8) id[i] = static_cast<uint8_t>(r & 0xff);
-  return id;
-}
-
-SamplingParameters Root(std::string_view op, uint64_t randomness) {
-  SamplingParameters params;
-  params.operation = op;
-  params.trace_id = IdWithRandomness(randomness);
-  return params;
-}
 
 std::shared_ptr<const RateTable> TableWith(OperationRate rate, OperationRate default_rate = {}) {
   return std::make_shared<const RateTable>(1, default_rate,

@@ -69,5 +69,14 @@ TEST(ThresholdTest, RandomnessIsTheSevenRightmostBytes) {
   EXPECT_EQ(RandomnessFromTraceId(id), uint64_t{0xa9aaabacadae00});
 }
 
+TEST(ThresholdTest, DecodeRandomnessTakesExactlyFourteenLowercaseHexDigits) {
+  EXPECT_EQ(DecodeRandomness("ffffffffffffff"), kRandomnessMask);
+  EXPECT_EQ(DecodeRandomness("00000000000001"), 1u);
+  EXPECT_EQ(DecodeRandomness("1"), std::nullopt);                // rv is never abbreviated
+  EXPECT_EQ(DecodeRandomness("fffffffffffffff"), std::nullopt);  // 15 digits
+  EXPECT_EQ(DecodeRandomness("FFFFFFFFFFFFFF"), std::nullopt);   // uppercase
+  EXPECT_EQ(DecodeRandomness("0000000000000g"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace fleetrate

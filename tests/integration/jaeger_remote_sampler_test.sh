@@ -19,16 +19,12 @@ if ! (cd "$work" && npm ci --no-audit --no-fund --silent >npm.log 2>&1); then
   cat "$work/npm.log"; echo "0 passed, 1 failed"; exit 1
 fi
 
-"$bin" --jaeger-strategies "$src/tests/jaeger_remote/strategies.json" \
-  --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 >"$work/server.log" 2>&1 &
-pid=$!
-port=""
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.* listening grpc=[^ ]* http=127.0.0.1:\([0-9]*\).*/\1/p' "$work/server.log")
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-if [ -z "$port" ]; then cat "$work/server.log"; echo "0 passed, 1 failed"; exit 1; fi
+source "$src/tests/support/test_lib.sh"
+start_server "$work/server.log" "$bin" --jaeger-strategies "$src/tests/jaeger_remote/strategies.json"
+started=$?
+pid=$SERVER_PID
+port=$HTTP_PORT
+if [ $started -ne 0 ]; then cat "$work/server.log"; echo "0 passed, 1 failed"; exit 1; fi
 
 (cd "$work" && node check.js "http://127.0.0.1:$port")
 status=$?

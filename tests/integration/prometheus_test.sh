@@ -18,11 +18,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-failures=0
-passed=0
-check() {  # check NAME CONDITION-EXIT-CODE
-  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else echo "FAIL: $1"; failures=$((failures + 1)); fi
-}
+source "$src/tests/support/test_lib.sh"
 finish() {
   if [ $failures -gt 0 ]; then
     echo "--- server log"; cat "$work/server.log"
@@ -46,14 +42,11 @@ for tool in curl promtool prometheus; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed (scripts/lib.sh installs it)"; exit 1; }
 done
 
-"$bin" --config "$src/config/policies.yaml" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
-  >"$work/server.log" 2>&1 &
-server_pid=$!
-listening() { grep -q " listening grpc=" "$work/server.log"; }
-until_ok 20 listening
+start_server "$work/server.log" "$bin" --config "$src/config/policies.yaml"
 check "server logs where it listens" $?
-grpc_port=$(sed -n 's/.* listening grpc=127.0.0.1:\([0-9]*\) .*/\1/p' "$work/server.log")
-http_port=$(sed -n 's/.* listening grpc=[^ ]* http=127.0.0.1:\([0-9]*\).*/\1/p' "$work/server.log")
+server_pid=$SERVER_PID
+grpc_port=$GRPC_PORT
+http_port=$HTTP_PORT
 [ -n "$grpc_port" ] && [ -n "$http_port" ] || finish
 base="http://127.0.0.1:$http_port"
 

@@ -9,11 +9,7 @@ work=$(mktemp -d)
 pid=""
 cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-failures=0
-passed=0
-check() {  # check NAME CONDITION-EXIT-CODE
-  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else echo "FAIL: $1"; failures=$((failures + 1)); fi
-}
+source "$src/tests/support/test_lib.sh"
 
 "$bin" --help >"$work/help" 2>&1
 check "--help exits 0" $?
@@ -28,16 +24,10 @@ printf 'defaults:\n  max_probability: 7\n' >"$work/bad.yaml"
 [ $? -eq 1 ]; check "invalid policy file exits 1" $?
 grep -q "defaults.max_probability: must be in \[0, 1\], got 7" "$work/badcfg"; check "policy error names the field" $?
 
-"$bin" --config "$src/config/policies.yaml" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
-  >"$work/log" 2>&1 &
-pid=$!
-http_port=""
-for _ in $(seq 1 100); do
-  http_port=$(sed -n 's/.* listening grpc=[^ ]* http=127.0.0.1:\([0-9]*\).*/\1/p' "$work/log")
-  [ -n "$http_port" ] && break
-  sleep 0.1
-done
-[ -n "$http_port" ]; check "logs where it listens" $?
+start_server "$work/log" "$bin" --config "$src/config/policies.yaml"
+check "logs where it listens" $?
+pid=$SERVER_PID
+http_port=$HTTP_PORT
 
 if [ -n "$http_port" ]; then
   exec 3<>"/dev/tcp/127.0.0.1/$http_port"

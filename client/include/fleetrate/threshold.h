@@ -48,4 +48,7 @@ inline constexpr uint64_t kRandomnessMask = kMaxThreshold - 1;
 // Parses a `th` value (1-14 lowercase hex digits, right-padded with zeros to 14).
 [[nodiscard]] std::optional<uint64_t> DecodeThreshold(std::string_view th) noexcept;
 
+// Parses an `rv` value: exactly 14 lowercase hex digits, the explicit 56-bit randomness.
+[[nodiscard]] std::optional<uint64_t> DecodeRandomness(std::string_view rv) noexcept;
+
 }  // namespace fleetrate

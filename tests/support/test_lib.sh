@@ -1,0 +1,31 @@
+# Sourced by the integration test scripts: counting checks and starting the real server.
+
+passed=0
+failures=0
+# check NAME EXIT-CODE: counts a check; prints NAME when it failed.
+check() {
+  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else echo "FAIL: $1"; failures=$((failures + 1)); fi
+}
+
+# start_server LOG BINARY [ARGS...]: starts fleetrate-server on ephemeral loopback ports in the
+# background. Sets SERVER_PID, GRPC_PORT and HTTP_PORT from its listen line; returns non-zero
+# if it exits or does not listen within 10 s.
+start_server() {
+  local log=$1
+  shift
+  "$@" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 >"$log" 2>&1 &
+  SERVER_PID=$!
+  GRPC_PORT=""
+  HTTP_PORT=""
+  for _ in $(seq 1 100); do
+    if grep -q " listening grpc=" "$log"; then
+      GRPC_PORT=$(sed -n 's/.* listening grpc=[^ ]*:\([0-9]*\) http=.*/\1/p' "$log")
+      HTTP_PORT=$(sed -n 's/.* listening grpc=[^ ]* http=[^ ]*:\([0-9]*\) .*/\1/p' "$log")
+      [ -n "$GRPC_PORT" ] && [ -n "$HTTP_PORT" ]
+      return
+    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
