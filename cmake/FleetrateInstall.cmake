@@ -2,7 +2,14 @@
 # fleetrate::client. The server is installed as a program only.
 include(CMakePackageConfigHelpers)
 
-install(TARGETS fleetrate_client fleetrate_threshold fleetrate_proto fleetrate_otlp_proto EXPORT fleetrateTargets
+set(fleetrate_installed_targets fleetrate_client fleetrate_threshold fleetrate_proto
+    fleetrate_otlp_proto)
+if(FLEETRATE_WITH_CLIENT_METRICS)
+  list(APPEND fleetrate_installed_targets fleetrate_client_metrics)
+else()
+  set(FLEETRATE_WITH_CLIENT_METRICS OFF)
+endif()
+install(TARGETS ${fleetrate_installed_targets} EXPORT fleetrateTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})

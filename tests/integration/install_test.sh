@@ -12,6 +12,9 @@ trap 'rm -rf "$work"' EXIT
 cmake --install "$build" --prefix "$work/prefix" >/dev/null
 test -f "$work/prefix/include/fleetrate/client.h"
 test -f "$work/prefix/lib/cmake/fleetrate/fleetrateConfig.cmake"
+# The optional prometheus-cpp metrics target is exported when the build found prometheus-cpp
+# (the server build always does).
+grep -q "fleetrate::client_metrics" "$work/prefix/lib/cmake/fleetrate/fleetrateTargets.cmake"
 cmake -S "$src/examples/quickstart" -B "$work/qs" -DCMAKE_PREFIX_PATH="$work/prefix" \
   -DCMAKE_BUILD_TYPE=Release >"$work/configure.log" 2>&1 || { cat "$work/configure.log"; exit 1; }
 cmake --build "$work/qs" >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
