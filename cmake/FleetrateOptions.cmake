@@ -26,3 +26,12 @@ elseif(FLEETRATE_SANITIZE STREQUAL "thread")
 elseif(NOT FLEETRATE_SANITIZE STREQUAL "")
   message(FATAL_ERROR "FLEETRATE_SANITIZE must be '', 'address' or 'thread', not '${FLEETRATE_SANITIZE}'")
 endif()
+
+# fleetrate_tsan_suppressions(<target>): in thread-sanitizer builds, compiles the suppressions
+# for Debian's uninstrumented gRPC/abseil/protobuf (tests/support/tsan_suppressions.cc) into an
+# executable, so it needs no TSAN_OPTIONS.
+function(fleetrate_tsan_suppressions target)
+  if(FLEETRATE_SANITIZE STREQUAL "thread")
+    target_sources(${target} PRIVATE ${PROJECT_SOURCE_DIR}/tests/support/tsan_suppressions.cc)
+  endif()
+endfunction()

@@ -286,7 +286,10 @@ void Batcher::Run() noexcept {
         head += n;
       }
     } else {
-      while (Queued() >= batch) ExportHead(batch, deadline_cap);
+      // A backlog of full batches; Shutdown may arrive meanwhile: its branch takes over.
+      while (!stop_requested_.load(std::memory_order_acquire) && Queued() >= batch) {
+        ExportHead(batch, deadline_cap);
+      }
     }
     next_timed = SteadyClock::now() +
                  std::chrono::milliseconds(schedule_delay_ms_.load(std::memory_order_relaxed));
@@ -330,9 +333,13 @@ void Batcher::ExportHead(uint64_t n, SteadyClock::time_point deadline_cap) noexc
   }
   if (!batch.empty()) {
     const SteadyClock::time_point start = SteadyClock::now();
-    const SteadyClock::time_point deadline = std::min(
+    SteadyClock::time_point deadline = std::min(
         deadline_cap,
         start + std::chrono::milliseconds(export_timeout_ms_.load(std::memory_order_relaxed)));
+    if (stop_requested_.load(std::memory_order_acquire)) {
+      deadline = std::min(deadline, SteadyClock::time_point(SteadyClock::duration(
+                                        shutdown_deadline_ticks_.load(std::memory_order_relaxed))));
+    }
     ExportResult result = exporter_->Export(SpanBatch(batch.data(), batch.size()), deadline);
     const SteadyClock::time_point end = SteadyClock::now();
     if (result == ExportResult::kSuccess && end > deadline) result = ExportResult::kTimeout;
@@ -383,6 +390,8 @@ bool Batcher::Shutdown(std::chrono::milliseconds timeout) noexcept {
     const SteadyClock::time_point deadline = SteadyClock::now() + timeout;
     // Closing the ring first: no Add can be accepted after the worker's final drain.
     enqueue_pos_.fetch_or(kClosedBit, std::memory_order_seq_cst);
+    shutdown_deadline_ticks_.store(deadline.time_since_epoch().count(), std::memory_order_relaxed);
+    stop_requested_.store(true, std::memory_order_release);
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;

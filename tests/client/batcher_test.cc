@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -164,6 +166,48 @@ TEST(BatcherTest, ShutdownTimeoutCountsWhatWasNotExported) {
   ExpectAccountingHolds(s);
   EXPECT_GT(s.dropped_shutdown, 0u);
   EXPECT_EQ(s.exported, 0u);
+}
+
+TEST(BatcherTest, ShutdownDuringABacklogCapsLaterExportsAtItsDeadline) {
+  // The first export blocks until Shutdown has been called, so nine full batches are queued
+  // behind it. They must not each get the 30 s export timeout: exports after the Shutdown call
+  // end at its deadline and the rest is dropped.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false;
+  bool released = false;
+  Harness h(Options(4096, 100, 3'600'000), [&](const SpanBatch&, auto deadline) {
+    std::unique_lock<std::mutex> lock(mu);
+    if (!entered) {
+      entered = true;
+      cv.notify_all();
+      cv.wait(lock, [&] { return released; });
+      return ExportResult::kSuccess;
+    }
+    lock.unlock();
+    std::this_thread::sleep_until(deadline);  // honours its deadline, never succeeds
+    return ExportResult::kTimeout;
+  });
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(h.batcher->Add(Span("s")));
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return entered; }));
+  }
+  const auto started = std::chrono::steady_clock::now();
+  std::thread shutdown([&] { (void)h.batcher->Shutdown(milliseconds(200)); });
+  std::this_thread::sleep_for(milliseconds(50));  // Shutdown has begun; the backlog is queued
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    released = true;
+    cv.notify_all();
+  }
+  shutdown.join();
+  // Bounded by the shutdown deadline (plus scheduling), not by 9 x 30 s of export timeouts.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  const BatcherStats s = h.batcher->stats();
+  ExpectAccountingHolds(s);
+  EXPECT_EQ(s.exported, 100u);
+  EXPECT_GT(s.dropped_shutdown, 0u);
 }
 
 TEST(BatcherTest, ExportGetsTheTimeoutAsDeadlineAndLateSuccessCountsAsTimeout) {

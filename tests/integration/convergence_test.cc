@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <random>
 #include <thread>
 #include <vector>
@@ -164,6 +165,9 @@ constexpr double kTolerance = 0.15;
 TEST_F(ConvergenceTest, FleetSampledRateSettlesOnTheTargetAndFollowsATrafficStep) {
   std::this_thread::sleep_for(milliseconds(2000));  // first syncs, first recomputes
   const Window settled = Measure(milliseconds(4000));
+  std::printf("settled: fleet saw %.0f roots/s, kept %.1f traces/s (target %.0f), p = %.5f\n",
+              settled.seen_per_second, settled.sampled_per_second, kTargetPerSecond,
+              ServerProbability());
   EXPECT_NEAR(settled.sampled_per_second, kTargetPerSecond, kTolerance * kTargetPerSecond)
       << "fleet saw " << settled.seen_per_second << " roots/s";
   // The server's estimate of fleet traffic matches what the sources produced.
@@ -180,6 +184,9 @@ TEST_F(ConvergenceTest, FleetSampledRateSettlesOnTheTargetAndFollowsATrafficStep
   }
   std::this_thread::sleep_for(milliseconds(1500));
   const Window stepped = Measure(milliseconds(4000));
+  std::printf(
+      "after a x3 step: fleet saw %.0f roots/s, kept %.1f traces/s (target %.0f), p = %.5f\n",
+      stepped.seen_per_second, stepped.sampled_per_second, kTargetPerSecond, ServerProbability());
   EXPECT_GT(stepped.seen_per_second, 2 * settled.seen_per_second);
   EXPECT_NEAR(stepped.sampled_per_second, kTargetPerSecond, kTolerance * kTargetPerSecond)
       << "fleet saw " << stepped.seen_per_second << " roots/s";

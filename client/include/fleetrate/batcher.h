@@ -134,6 +134,10 @@ class Batcher {
   // Consumer side: positions below are exported or dropped (written by the worker only).
   alignas(64) std::atomic<uint64_t> dequeue_pos_{0};
   std::atomic<bool> worker_waiting_{false};
+  // Set by Shutdown before it wakes the worker, so a worker busy with a backlog stops between
+  // batches and caps every later export at the shutdown deadline (steady-clock ticks).
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<SteadyClock::rep> shutdown_deadline_ticks_{0};
 
   alignas(64) std::atomic<uint32_t> max_queue_size_;
   std::atomic<uint32_t> max_export_batch_size_;
