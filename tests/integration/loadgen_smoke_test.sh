@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# fleetrate-loadgen against the real server for a few seconds: it must run, report, and see no
+# errors, so the benchmark BENCHMARKS.md relies on keeps working. (Speed is the benchmark's
+# business, not this test's.)
+# Usage: loadgen_smoke_test.sh SERVER_BINARY LOADGEN_BINARY SOURCE_DIR
+set -uo pipefail
+bin=$1
+loadgen=$2
+src=$3
+work=$(mktemp -d)
+trap '[ -n "${SERVER_PID:-}" ] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$work"' EXIT
+source "$src/tests/support/test_lib.sh"
+
+start_server "$work/server.log" "$bin" --config "$src/config/policies.yaml"
+check "server starts" $?
+if [ -n "$GRPC_PORT" ]; then
+  "$loadgen" --server "127.0.0.1:$GRPC_PORT" --clients 200 --operations 5 --interval-ms 200 \
+    --duration-s 3 --services 4 >"$work/out" 2>"$work/err"
+  check "loadgen exits 0 (no errors)" $?
+  grep -qi "sync/s" "$work/out"; check "loadgen reports Sync/s" $?
+  grep -qi "p99" "$work/out"; check "loadgen reports p99" $?
+  "$loadgen" --server "127.0.0.1:$GRPC_PORT" --clients 0 >/dev/null 2>&1
+  [ $? -eq 2 ]; check "a bad flag exits 2" $?
+fi
+[ $failures -gt 0 ] && { cat "$work/out" "$work/err" "$work/server.log" 2>/dev/null | tail -30; }
+echo "$passed passed, $failures failed"
+[ $failures -eq 0 ]
