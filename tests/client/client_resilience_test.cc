@@ -19,7 +19,6 @@ namespace fleetrate {
 namespace {
 
 using fleetrate::testing::Eventually;
-
 using fleetrate::testing::FakeSamplingServer;
 using fleetrate::testing::RecordedSync;
 using fleetrate::testing::RecordingExporter;
@@ -27,12 +26,7 @@ using fleetrate::testing::TableResponse;
 using std::chrono::milliseconds;
 
 ClientOptions TestOptions(const std::string& address) {
-  ClientOptions options;
-  options.server_address = address;
-  options.service = "checkout";
-  options.initial_sync_interval = milliseconds(50);
-  options.min_sync_interval = milliseconds(50);
-  options.max_sync_interval = milliseconds(200);
+  ClientOptions options = fleetrate::testing::FastSyncOptions(address);
   options.max_backoff = milliseconds(100);
   options.initial_probability = 1.0;
   options.batcher.profile.schedule_delay_ms = 20;

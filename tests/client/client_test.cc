@@ -17,19 +17,13 @@ namespace fleetrate {
 namespace {
 
 using fleetrate::testing::Eventually;
-using fleetrate::testing::Root;
-
 using fleetrate::testing::FakeSamplingServer;
+using fleetrate::testing::Root;
 using fleetrate::testing::TableResponse;
 using std::chrono::milliseconds;
 
 ClientOptions TestOptions(const std::string& address) {
-  ClientOptions options;
-  options.server_address = address;
-  options.service = "checkout";
-  options.initial_sync_interval = milliseconds(50);
-  options.min_sync_interval = milliseconds(50);
-  options.max_sync_interval = milliseconds(200);
+  ClientOptions options = fleetrate::testing::FastSyncOptions(address);
   options.max_backoff = milliseconds(400);
   options.initial_probability = 0.0;
   return options;

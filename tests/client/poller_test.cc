@@ -20,22 +20,16 @@ namespace fleetrate::internal {
 namespace {
 
 using fleetrate::testing::Eventually;
-using fleetrate::testing::Root;
-
 using fleetrate::testing::FakeSamplingServer;
 using fleetrate::testing::RecordedSync;
+using fleetrate::testing::Root;
 using fleetrate::testing::TableResponse;
 using std::chrono::milliseconds;
 
 ClientOptions TestOptions(const std::string& address) {
-  ClientOptions options;
-  options.server_address = address;
-  options.service = "checkout";
+  ClientOptions options = fleetrate::testing::FastSyncOptions(address);
   options.environment = "test";
   options.instance_id = "host-1-abc";
-  options.initial_sync_interval = milliseconds(50);
-  options.min_sync_interval = milliseconds(50);
-  options.max_sync_interval = milliseconds(200);
   options.max_backoff = milliseconds(400);
   options.sync_timeout = milliseconds(5000);
   options.initial_probability = 1.0;

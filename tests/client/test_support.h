@@ -3,9 +3,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <thread>
 
+#include "fleetrate/client.h"
 #include "fleetrate/sampler.h"
 
 namespace fleetrate::testing {
@@ -18,6 +20,18 @@ inline SamplingParameters Root(std::string_view op, uint64_t randomness) {
     params.trace_id[i] = static_cast<uint8_t>(randomness & 0xff);
   }
   return params;
+}
+
+// Options for a client of service "checkout" that syncs every 50-200 ms; tests override the
+// rest (backoff, initial probability, batcher) as they need.
+inline ClientOptions FastSyncOptions(const std::string& address) {
+  ClientOptions options;
+  options.server_address = address;
+  options.service = "checkout";
+  options.initial_sync_interval = std::chrono::milliseconds(50);
+  options.min_sync_interval = std::chrono::milliseconds(50);
+  options.max_sync_interval = std::chrono::milliseconds(200);
+  return options;
 }
 
 // Polls `pred` until it holds or `timeout` passes: waits for a condition, never for a time.
