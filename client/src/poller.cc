@@ -19,6 +19,24 @@
 namespace fleetrate::internal {
 namespace {
 
+BatchProfile ProfileOf(const v1::SyncResponse& response) {
+  BatchProfile profile;
+  profile.name = response.batch_profile().name();
+  profile.max_queue_size = response.batch_profile().max_queue_size();
+  profile.max_export_batch_size = response.batch_profile().max_export_batch_size();
+  profile.schedule_delay_ms = response.batch_profile().schedule_delay_ms();
+  profile.export_timeout_ms = response.batch_profile().export_timeout_ms();
+  return profile;
+}
+
+CapturePolicy CaptureOf(const v1::SyncResponse& response) {
+  CapturePolicy capture;
+  capture.errors_per_second = response.capture_policy().errors_per_second();
+  capture.slow_threshold_ms = response.capture_policy().slow_threshold_ms();
+  capture.slow_per_second = response.capture_policy().slow_per_second();
+  return capture;
+}
+
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
@@ -210,6 +228,12 @@ std::optional<v1::SyncResponse> Poller::SyncOnce(Clock::time_point deadline, boo
   syncs_ok_.fetch_add(1, std::memory_order_relaxed);
   if (batcher_ != nullptr) reported_spans_ = sending_spans_;
   if (!counts_too_young) {
+    // This client's own rates: its adaptive local caps are burst × p × these.
+    const double seconds = std::chrono::duration<double>(now - last_report_).count();
+    own_rates_.clear();
+    for (const auto& [operation, pending] : pending_) {
+      if (seconds > 0) own_rates_[operation] = static_cast<double>(pending.roots_seen) / seconds;
+    }
     pending_.clear();
     last_report_ = now;
   }
@@ -219,31 +243,16 @@ std::optional<v1::SyncResponse> Poller::SyncOnce(Clock::time_point deadline, boo
 void Poller::ApplyResponse(const v1::SyncResponse& response, bool from_cache) {
   if (response.not_modified()) {
     if (sampler_.table_version() != 0) table_received_ = Clock::now();  // confirmed fresh
+    // The rates stand; this client's own traffic may have moved its caps. Re-apply only when
+    // one moved by more than a quarter (applying re-arms dormant lower-bound buckets).
+    if (applied_response_.has_value() && CapsMoved(*applied_response_)) {
+      ApplyRates(*applied_response_);
+    }
     return;
   }
-  const auto to_rate = [](const v1::OperationRate& rate) {
-    OperationRate out;
-    out.probability = rate.probability();
-    out.threshold = std::min(rate.threshold(), kMaxThreshold);  // the server's value as given
-    out.local_cap_per_second = rate.local_cap_per_second();
-    out.lower_bound_per_second = rate.lower_bound_per_second();
-    return out;
-  };
-  std::vector<RateTable::Entry> entries;
-  entries.reserve(static_cast<size_t>(response.rates_size()));
-  for (const v1::OperationRate& rate : response.rates()) {
-    entries.push_back({rate.operation(), to_rate(rate)});
-  }
-  BatchProfile profile;
-  profile.name = response.batch_profile().name();
-  profile.max_queue_size = response.batch_profile().max_queue_size();
-  profile.max_export_batch_size = response.batch_profile().max_export_batch_size();
-  profile.schedule_delay_ms = response.batch_profile().schedule_delay_ms();
-  profile.export_timeout_ms = response.batch_profile().export_timeout_ms();
-  CapturePolicy capture;
-  capture.errors_per_second = response.capture_policy().errors_per_second();
-  capture.slow_threshold_ms = response.capture_policy().slow_threshold_ms();
-  capture.slow_per_second = response.capture_policy().slow_per_second();
+  applied_response_ = response;
+  BatchProfile profile = ProfileOf(response);
+  const CapturePolicy capture = CaptureOf(response);
   if (batcher_ != nullptr) {
     batcher_->SetProfile(profile);
     batcher_->SetCapturePolicy(capture);
@@ -252,12 +261,56 @@ void Poller::ApplyResponse(const v1::SyncResponse& response, bool from_cache) {
   sampler_.set_record_unsampled(batcher_ != nullptr &&
                                 (capture.errors_per_second > 0 ||
                                  (capture.slow_threshold_ms > 0 && capture.slow_per_second > 0)));
-  sampler_.ApplyTable(
-      std::make_shared<const RateTable>(response.table_version(), to_rate(response.default_rate()),
-                                        std::move(entries), std::move(profile), capture));
+  ApplyRates(response);
   table_received_ = Clock::now();
   table_from_cache_.store(from_cache, std::memory_order_relaxed);
   if (!from_cache) SaveCache(response);
+}
+
+double Poller::LocalCap(const v1::OperationRate& rate, const std::string& operation) const {
+  if (!(rate.burst() > 0)) return rate.local_cap_per_second();  // fixed (e.g. a rate limit)
+  auto own = own_rates_.find(operation);
+  // An operation this client did not see last interval has no cap until it has a rate.
+  if (own == own_rates_.end() || !(own->second > 0)) return 0;
+  return rate.burst() * rate.probability() * own->second;
+}
+
+bool Poller::CapsMoved(const v1::SyncResponse& response) const {
+  for (const v1::OperationRate& rate : response.rates()) {
+    if (!(rate.burst() > 0)) continue;
+    const double now_cap = LocalCap(rate, rate.operation());
+    auto applied = applied_caps_.find(rate.operation());
+    const double before = applied == applied_caps_.end() ? 0 : applied->second;
+    if ((before > 0) != (now_cap > 0)) return true;
+    if (before > 0 && (now_cap > before * 1.25 || now_cap < before / 1.25)) return true;
+  }
+  return false;
+}
+
+void Poller::ApplyRates(const v1::SyncResponse& response) {
+  applied_caps_.clear();
+  const auto to_rate = [this](const v1::OperationRate& rate, const std::string& operation) {
+    OperationRate out;
+    out.probability = rate.probability();
+    out.threshold = std::min(rate.threshold(), kMaxThreshold);  // the server's value as given
+    out.local_cap_per_second = LocalCap(rate, operation);
+    out.lower_bound_per_second = rate.lower_bound_per_second();
+    return out;
+  };
+  std::vector<RateTable::Entry> entries;
+  entries.reserve(static_cast<size_t>(response.rates_size()));
+  for (const v1::OperationRate& rate : response.rates()) {
+    entries.push_back({rate.operation(), to_rate(rate, rate.operation())});
+    if (rate.burst() > 0)
+      applied_caps_[rate.operation()] = entries.back().rate.local_cap_per_second;
+  }
+  BatchProfile profile = ProfileOf(response);
+  const CapturePolicy capture = CaptureOf(response);
+  // The default rate applies to operations the table does not list; no own rate is known
+  // for it as a whole, so it carries no adaptive cap.
+  sampler_.ApplyTable(std::make_shared<const RateTable>(
+      response.table_version(), to_rate(response.default_rate(), std::string()), std::move(entries),
+      std::move(profile), capture));
 }
 
 void Poller::ExpireTableIfStale() {

@@ -89,6 +89,13 @@ class Poller {
   std::optional<v1::SyncResponse> SyncOnce(Clock::time_point deadline, bool final);
   // Applies a response's table, profile and capture policy; `from_cache` skips writing it.
   void ApplyResponse(const v1::SyncResponse& response, bool from_cache);
+  // Builds the rate table of `response` with this client's adaptive caps
+  // (burst × p × its own rate) and applies it.
+  void ApplyRates(const v1::SyncResponse& response);
+  // The local cap of `rate` for this client, from its own rate of `operation`; 0: none.
+  [[nodiscard]] double LocalCap(const v1::OperationRate& rate, const std::string& operation) const;
+  // True when a cap computed now differs from the applied one by more than a quarter.
+  [[nodiscard]] bool CapsMoved(const v1::SyncResponse& response) const;
   void LoadCache();
   void SaveCache(const v1::SyncResponse& response);
   void ExpireTableIfStale();
@@ -124,8 +131,12 @@ class Poller {
   Clock::duration backoff_{0};     // 0: the last attempt succeeded
   uint64_t consecutive_failures_ = 0;
   std::optional<Clock::time_point> table_received_;  // when the current table arrived
-  BatcherStats reported_spans_;  // the batcher's stats at the last successful Sync
-  BatcherStats sending_spans_;   // the stats the Sync in progress reports
+  // The last full response applied, reused to refresh caps on not_modified answers.
+  std::optional<v1::SyncResponse> applied_response_;
+  std::map<std::string, double> own_rates_;     // roots seen per second, last reported interval
+  std::map<std::string, double> applied_caps_;  // adaptive caps in the applied table
+  BatcherStats reported_spans_;                 // the batcher's stats at the last successful Sync
+  BatcherStats sending_spans_;                  // the stats the Sync in progress reports
   std::mt19937_64 rng_;
 };
 

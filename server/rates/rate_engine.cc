@@ -230,6 +230,7 @@ RateTables ComputeRates(std::shared_ptr<const Policies> policies_ptr, const Flee
               SmoothProbability(prior->probability, rate.probability, rule, options, &rate.reasons);
         }
         rate.local_cap_per_second = rule.burst * rate.probability * rate.fleet_seen_per_second;
+        rate.burst = rule.burst;
       }
       rate.threshold = ProbabilityToThreshold(rate.probability);
     }

@@ -38,21 +38,25 @@ enum RateReason : uint16_t {
 struct KeyRate {
   double probability = 0;
   uint64_t threshold = 0;  // OTel rejection threshold of `probability`
-  // Fleet-wide burst × expected kept rate, split by traffic share; for a rate-limited key, the
-  // limit of each client (not split). 0 = no cap.
+  // Fleet-wide burst × expected kept rate (each client applies its own share, computing
+  // burst × p × its own rate); for a rate-limited key, the limit of each client. 0 = no cap.
   double local_cap_per_second = 0;
   double lower_bound_per_second = 0;  // fleet-wide lower bound; 0 = none
   double fleet_seen_per_second = 0;   // the estimate this rate was computed from
   double fleet_sampled_per_second = 0;
   double wanted_probability = 0;  // before the rise cap and tolerance band
+  double burst = 0;               // adaptive keys: the rule's burst multiple (sent to clients)
   int rule = -1;                  // index into Policies::rules; -1 = defaults
   uint16_t reasons = 0;           // RateReason bits
 
-  // Whether a client would decide differently. The local cap follows traffic every recompute
-  // and is refreshed whenever the version moves; it does not move the version by itself, or
-  // versions would churn on Poisson noise.
+  // Whether a client would decide differently. An adaptive key's fleet-wide local cap follows
+  // traffic every recompute but clients compute theirs from burst × p × their own rate, so only
+  // burst (and a rate limit) count, or versions would churn on Poisson noise.
   [[nodiscard]] bool SameDecision(const KeyRate& other) const noexcept {
-    return threshold == other.threshold && lower_bound_per_second == other.lower_bound_per_second;
+    const bool limited = (reasons & kRateLimited) != 0;
+    return threshold == other.threshold && lower_bound_per_second == other.lower_bound_per_second &&
+           burst == other.burst && limited == ((other.reasons & kRateLimited) != 0) &&
+           (!limited || local_cap_per_second == other.local_cap_per_second);
   }
 };
 

@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cmath>
 #include <string>
-#include <unordered_map>
 #include <unordered_set>
 
 #include "absl/status/status.h"
@@ -26,9 +25,9 @@ grpc::Status CheckString(std::string_view field, const std::string& value, size_
   return grpc::Status::OK;
 }
 
-// Caps and bounds move with traffic shares; the slice fingerprint sees them in steps of about
-// 19 % (a quarter power of two), so a client is sent a new slice when its values move that much,
-// not on every bit of noise.
+// The slice fingerprint sees per-client values in steps of about 19 % (a quarter power of two),
+// so a value that moves with the number of live clients changes the version only when it moves
+// that much.
 uint64_t Quantize(double value) {
   if (!(value > 0)) return 0;
   return static_cast<uint64_t>(std::llround(std::log2(value) * 4) + 4096);
@@ -42,15 +41,16 @@ void Mix(uint64_t* hash, uint64_t value) {
   }
 }
 
-// Writes one rate for this client: `share` is its fraction of the key's fleet traffic.
-void FillRate(const KeyRate& rate, double share, v1::OperationRate* out, uint64_t* fingerprint) {
+// Writes one rate for a client that gets `even_share` of the scope's per-client values. Nothing
+// here depends on the client's own traffic: adaptive caps are computed by the client itself
+// (burst × p × its own rate), so traffic noise never changes a client's slice.
+void FillRate(const KeyRate& rate, double even_share, v1::OperationRate* out,
+              uint64_t* fingerprint) {
   out->set_probability(rate.probability);
   out->set_threshold(rate.threshold);
-  // A rate limit applies to each client whole; adaptive caps are split by traffic share.
-  out->set_local_cap_per_second(rate.local_cap_per_second *
-                                ((rate.reasons & kRateLimited) ? 1.0 : share));
-  out->set_lower_bound_per_second(rate.lower_bound_per_second * share);
-  Mix(fingerprint, Quantize(out->local_cap_per_second()));
+  if (rate.reasons & kRateLimited) out->set_local_cap_per_second(rate.local_cap_per_second);
+  out->set_lower_bound_per_second(rate.lower_bound_per_second * even_share);
+  out->set_burst(rate.burst);
   Mix(fingerprint, Quantize(out->lower_bound_per_second()));
 }
 
@@ -140,12 +140,8 @@ grpc::Status SamplingServiceImpl::HandleSync(const v1::SyncRequest& request,
   report.instance_id = request.client().instance_id();
   report.interval = std::chrono::milliseconds(request.interval_ms());
   report.operations.reserve(static_cast<size_t>(request.operations_size()));
-  // This client's own rate per operation, for its share of caps and bounds.
-  std::unordered_map<std::string_view, double> own_rate;
-  const double seconds = static_cast<double>(request.interval_ms()) / 1000;
   for (const v1::OperationCounts& op : request.operations()) {
     report.operations.push_back({op.operation(), op.roots_seen(), op.roots_sampled()});
-    if (seconds > 0) own_rate[op.operation()] = static_cast<double>(op.roots_seen()) / seconds;
   }
   store_.Report(report, sync_interval, clock_.Now());
 
@@ -166,20 +162,15 @@ grpc::Status SamplingServiceImpl::HandleSync(const v1::SyncRequest& request,
   const ServiceRates fallback = found ? ServiceRates{} : PolicyOnlyRates(*policies, report.scope);
   const ServiceRates& rates = found ? *found : fallback;
 
-  // The version a client holds is a fingerprint of its own slice: the scope's version (every
-  // probability) plus its share-dependent values, so a client whose share moved gets new caps.
+  // The version a client holds fingerprints its slice: the scope's version (every probability,
+  // bound and burst) and the values split evenly across the scope's live clients.
   uint64_t fingerprint = 14695981039346656037ULL;
   Mix(&fingerprint, rates.version);
-  // A client that has not reported an operation (yet) gets an even share of it.
   const double even_share = 1.0 / static_cast<double>(std::max<size_t>(1, rates.live_clients));
   for (const auto& [operation, rate] : rates.operations) {
     v1::OperationRate* out = response->add_rates();
     out->set_operation(operation);
-    auto own = own_rate.find(operation);
-    const double share = own != own_rate.end() && own->second > 0 && rate.fleet_seen_per_second > 0
-                             ? std::min(1.0, own->second / rate.fleet_seen_per_second)
-                             : even_share;
-    FillRate(rate, share, out, &fingerprint);
+    FillRate(rate, even_share, out, &fingerprint);
   }
   FillRate(rates.default_rate, even_share, response->mutable_default_rate(), &fingerprint);
   v1::BatchProfile* profile = response->mutable_batch_profile();

@@ -130,6 +130,51 @@ TEST(PollerTest, NotModifiedKeepsTheTable) {
   EXPECT_EQ(sampler.ShouldSample(Root("a", 0)).decision, Decision::kRecordAndSample);
 }
 
+TEST(PollerTest, AdaptiveCapsFollowTheClientsOwnRateAcrossNotModified) {
+  // The server sends burst and p; the client's cap is burst × p × its own rate of the
+  // operation, recomputed after each Sync — also when the answer is not_modified.
+  FakeSamplingServer server;
+  v1::SyncResponse response = TableResponse(5, {{"op", 0.5}}, 0.0);
+  response.mutable_rates(0)->set_burst(2);
+  server.service().SetResponse(response);
+  Sampler sampler(0.5);
+  std::atomic<bool> stop{false};
+  std::atomic<double> per_second{1000};
+  std::thread traffic([&] {  // steady roots of "op", paced by elapsed time
+    double owed = 0;
+    auto last = std::chrono::steady_clock::now();
+    uint64_t r = 0;
+    while (!stop) {
+      std::this_thread::sleep_for(milliseconds(1));
+      const auto now = std::chrono::steady_clock::now();
+      owed += per_second.load() * std::chrono::duration<double>(now - last).count();
+      last = now;
+      for (; owed >= 1; owed -= 1) (void)sampler.ShouldSample(Root("op", r++));
+    }
+  });
+  const auto cap = [&] {
+    auto table = sampler.table();
+    const OperationRate* rate = table ? table->Find("op") : nullptr;
+    return rate ? rate->local_cap_per_second : -1.0;
+  };
+  auto poller = MakePoller(TestOptions(server.address()), sampler);
+  poller->Start();
+  // 2 × 0.5 × ~1000/s; generous bounds: the machine may be slow, the pacing is by elapsed time.
+  EXPECT_TRUE(Eventually([&] { return cap() > 500 && cap() < 2000; })) << cap();
+  const size_t syncs_before = server.service().syncs().size();
+  per_second = 100;  // the client's own traffic falls ten times: its cap follows
+  EXPECT_TRUE(Eventually([&] { return cap() > 50 && cap() < 200; })) << cap();
+  stop = true;
+  traffic.join();
+  poller->Shutdown(milliseconds(5000));
+  const auto syncs = server.service().syncs();
+  size_t not_modified = 0;  // the fake answers not_modified to a client holding its version
+  for (size_t i = syncs_before; i < syncs.size(); ++i) {
+    if (syncs[i].request.table_version() == 5) ++not_modified;
+  }
+  EXPECT_GT(not_modified, 0u) << "the cap moved without a new table from the server";
+}
+
 TEST(PollerTest, FailuresBackOffAndCarryCountsIntoTheNextSync) {
   FakeSamplingServer server;
   server.service().SetResponse(TableResponse(1, {}, 1.0, /*next_ms=*/100000));
