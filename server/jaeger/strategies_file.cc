@@ -3,9 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <vector>
 
 #include "server/common/status.h"
@@ -191,16 +189,7 @@ absl::StatusOr<Policies> ParseJaegerStrategies(std::string_view json) {
 }
 
 absl::StatusOr<Policies> LoadJaegerStrategiesFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(StrCat("cannot read Jaeger strategies file ", path));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  auto policies = ParseJaegerStrategies(buffer.str());
-  if (!policies.ok()) {
-    return absl::Status(policies.status().code(), StrCat(path, ": ", policies.status().message()));
-  }
-  policies->source_name = path;
-  return policies;
+  return LoadPoliciesFile(path, ParseJaegerStrategies);
 }
 
 }  // namespace fleetrate::server

@@ -380,12 +380,12 @@ absl::StatusOr<Policies> ParsePolicies(std::string_view yaml) {
   }
 }
 
-absl::StatusOr<Policies> LoadPoliciesFile(const std::string& path) {
+absl::StatusOr<Policies> LoadPoliciesFile(const std::string& path, const PolicyParser& parse) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(StrCat("cannot read policy file ", path));
   std::stringstream buffer;
   buffer << in.rdbuf();
-  auto policies = ParsePolicies(buffer.str());
+  auto policies = parse(buffer.str());
   if (!policies.ok()) {
     return absl::Status(policies.status().code(), StrCat(path, ": ", policies.status().message()));
   }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -117,8 +118,15 @@ struct Policies {
 // Parses policy YAML. Errors name the field path, the limit and the line, e.g.
 // "rules[2].max_probability: must be in [0, 1], got 1.5 (line 14)".
 [[nodiscard]] absl::StatusOr<Policies> ParsePolicies(std::string_view yaml);
-// As ParsePolicies; errors start with the path: "config/policies.yaml: rules[2]...".
-[[nodiscard]] absl::StatusOr<Policies> LoadPoliciesFile(const std::string& path);
+
+// Turns a document into policies: ParsePolicies, or a converter such as the Jaeger strategies
+// file's (server/jaeger/strategies_file.h).
+using PolicyParser = std::function<absl::StatusOr<Policies>(std::string_view)>;
+
+// Reads `path` and parses it with `parse`; errors start with the path
+// ("config/policies.yaml: rules[2]..."); source_name is the path.
+[[nodiscard]] absl::StatusOr<Policies> LoadPoliciesFile(const std::string& path,
+                                                        const PolicyParser& parse = ParsePolicies);
 
 // Limits of a policy document.
 inline constexpr size_t kMaxPolicyFileBytes = 4 << 20;

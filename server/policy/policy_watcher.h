@@ -32,8 +32,7 @@ class PolicyWatcher {
   using Apply = std::function<void(std::shared_ptr<const Policies>)>;
   // Told of each load attempt after the first: OK, or the error that was rejected.
   using OnResult = std::function<void(const absl::Status&)>;
-  // Turns the file's content into policies (ParsePolicies, or a Jaeger strategies parser).
-  using Parser = std::function<absl::StatusOr<Policies>(std::string_view)>;
+  using Parser = PolicyParser;
 
   // `loaded_text` is the file content already in force (so an unchanged file is not reloaded).
   PolicyWatcher(std::string path, std::string loaded_text, Apply apply, OnResult on_result,

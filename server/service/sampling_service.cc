@@ -145,8 +145,8 @@ grpc::Status SamplingServiceImpl::HandleSync(const v1::SyncRequest& request,
   }
   store_.Report(report, sync_interval, clock_.Now());
 
-  response->set_next_sync_interval_ms(
-      static_cast<uint32_t>(policies->sync_interval_seconds * 1000));
+  const auto next_sync_ms = static_cast<uint32_t>(policies->sync_interval_seconds * 1000);
+  response->set_next_sync_interval_ms(next_sync_ms);
 
   const std::shared_ptr<const RateTables> tables = publisher_.Current();
   const ServiceRates* found = tables ? tables->Find(report.scope) : nullptr;
@@ -192,8 +192,7 @@ grpc::Status SamplingServiceImpl::HandleSync(const v1::SyncRequest& request,
     response->Clear();
     response->set_table_version(version);
     response->set_not_modified(true);
-    response->set_next_sync_interval_ms(
-        static_cast<uint32_t>(policies->sync_interval_seconds * 1000));
+    response->set_next_sync_interval_ms(next_sync_ms);
   }
   return grpc::Status::OK;
 }
