@@ -24,27 +24,12 @@ class CoarseMonotonicClock final : public SamplerClock {
 
 const CoarseMonotonicClock kCoarseClock;
 
-// RandomnessFromTraceId (threshold.h) as one load and a byte swap.
-inline uint64_t FastRandomness(const std::array<uint8_t, 16>& id) noexcept {
-  uint64_t v;
-  std::memcpy(&v, id.data() + 8, 8);
-  return __builtin_bswap64(v) & kRandomnessMask;
-}
-
 }  // namespace
 
 // One operation's resolved rate, buckets and counters. The first cache line holds what every
 // decision reads or writes; the second what the bucket paths and the writer touch.
-struct alignas(64) Sampler::OperationRecord {
+struct alignas(64) Sampler::OperationRecord : internal::OperationHotState {
   OperationRecord(std::string name_in, size_t hash_in) : hash(hash_in), name(std::move(name_in)) {}
-  std::atomic<uint64_t> threshold{kMaxThreshold};
-  // roots[1] counts kept roots, roots[0] dropped ones. Each decision increments exactly one,
-  // so a snapshot never splits a decision; indexing by the decision avoids a branch.
-  std::atomic<uint64_t> roots[2] = {{0}, {0}};
-  // The active lower bound: the configured one, or 0 while the probability alone keeps at
-  // least twice the bound (decided at each TakeCounts), so hot operations skip the clock.
-  std::atomic<int64_t> lower_bound_interval_ns{0};
-  std::atomic<int64_t> local_cap_interval_ns{0};  // 0: no local cap
   const size_t hash;
   alignas(64) const std::string name;
   int64_t configured_lower_bound_ns = 0;  // guarded by Sampler::mu_
@@ -53,6 +38,8 @@ struct alignas(64) Sampler::OperationRecord {
   internal::TokenBucket lower_bound;
   internal::TokenBucket local_cap;
 };
+static_assert(sizeof(internal::OperationHotState) + sizeof(size_t) <= 64,
+              "a lookup's hash shares the cache line of the state a decision touches");
 
 std::string_view DecisionRuleName(DecisionRule rule) noexcept {
   switch (rule) {
@@ -119,6 +106,7 @@ Sampler::Sampler(SamplerOptions options)
   for (size_t i = 0; i <= mask_; ++i) slots_[i].store(nullptr, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(mu_);
   overflow_ = InsertLocked(kOverflowOperation, internal::HashOperation(kOverflowOperation));
+  overflow_state_ = overflow_;
 }
 
 namespace {
@@ -138,15 +126,63 @@ Sampler::~Sampler() = default;
 
 int64_t Sampler::NowNanos() const noexcept { return clock_->NowNanos(); }
 
+// The tracestate inputs of a decision, read only when the span carries an `ot` entry: kept out
+// of line so the common root path saves no registers and makes no call.
+namespace {
+
+[[gnu::noinline]] void ReadOtTraceState(const SamplingParameters& params, uint64_t& randomness,
+                                        uint64_t& parent_threshold) noexcept {
+  if (const auto rv = DecodeRandomness(OtSubKey(params.ot_tracestate, "rv"))) randomness = *rv;
+  if (params.parent != ParentState::kNone) {
+    const std::string_view th = OtSubKey(params.ot_tracestate, "th");
+    if (!th.empty()) parent_threshold = DecodeThreshold(th).value_or(0);
+  }
+}
+
+}  // namespace
+
+// Inlined into both ShouldSample overloads: the hot path is straight-line code (the keep/drop
+// outcome of a random trace id selects values instead of branching) plus one counter increment.
+[[gnu::always_inline]] inline SamplingResult Sampler::Decide(
+    OperationRecord* record, const SamplingParameters& params) noexcept {
+  uint64_t randomness = internal::TraceIdRandomness(params.trace_id);
+  uint64_t parent_threshold = 0;
+  if (__builtin_expect(!params.ot_tracestate.empty(), 0)) {
+    ReadOtTraceState(params, randomness, parent_threshold);
+  }
+  SamplingResult result;
+  result.rule = DecisionRule::kProbability;
+  const uint64_t threshold = record->threshold.load(std::memory_order_relaxed);
+  result.threshold = threshold;
+  bool keep = randomness >= threshold;
+  if (__builtin_expect((record->lower_bound_interval_ns.load(std::memory_order_relaxed) |
+                        record->local_cap_interval_ns.load(std::memory_order_relaxed)) != 0,
+                       0)) {
+    keep = ApplyBuckets(record, keep, result);
+  }
+  record->roots[keep ? 1 : 0].fetch_add(1, std::memory_order_relaxed);
+  const Decision unsampled =
+      record_unsampled_.load(std::memory_order_relaxed) ? Decision::kRecordOnly : Decision::kDrop;
+  result.decision = keep ? Decision::kRecordAndSample : unsampled;
+  // A probabilistic keep writes th. Later stages may only raise T: a consistent parent with a
+  // higher T kept R too.
+  const bool set_threshold = keep && result.rule == DecisionRule::kProbability;
+  result.tracestate = set_threshold ? ThresholdAction::kSet : result.tracestate;
+  const bool raise =
+      set_threshold && parent_threshold > threshold && parent_threshold < kMaxThreshold;
+  result.threshold = raise ? parent_threshold : result.threshold;
+  return result;
+}
+
 SamplingResult Sampler::ShouldSample(const SamplingParameters& params) noexcept {
   if (params.parent != ParentState::kNone) return DecideChild(params);
   return Decide(Resolve(params.operation), params);
 }
 
-SamplingResult Sampler::ShouldSample(OperationHandle operation,
-                                     const SamplingParameters& params) noexcept {
+SamplingResult Sampler::ShouldSampleSlow(OperationHandle operation,
+                                         const SamplingParameters& params) noexcept {
   if (params.parent != ParentState::kNone) return DecideChild(params);
-  auto* record = static_cast<OperationRecord*>(operation.record_);
+  auto* record = static_cast<OperationRecord*>(operation.state_);
   if (record == nullptr) record = overflow_;
   if (record == overflow_) overflowed_roots_.fetch_add(1, std::memory_order_relaxed);
   return Decide(record, params);
@@ -205,42 +241,6 @@ Sampler::OperationRecord* Sampler::Resolve(std::string_view operation) noexcept 
   const size_t hash = internal::HashOperation(operation);
   OperationRecord* record = Find(operation, hash);
   return record != nullptr ? record : FindOrInsert(operation, hash);
-}
-
-SamplingResult Sampler::Decide(OperationRecord* record, const SamplingParameters& params) noexcept {
-  uint64_t randomness = FastRandomness(params.trace_id);
-  uint64_t parent_threshold = 0;
-  if (!params.ot_tracestate.empty()) {
-    if (const auto rv = DecodeRandomness(OtSubKey(params.ot_tracestate, "rv"))) randomness = *rv;
-    if (params.parent != ParentState::kNone) {
-      const std::string_view th = OtSubKey(params.ot_tracestate, "th");
-      if (!th.empty()) parent_threshold = DecodeThreshold(th).value_or(0);
-    }
-  }
-  SamplingResult result;
-  result.rule = DecisionRule::kProbability;
-  const uint64_t threshold = record->threshold.load(std::memory_order_relaxed);
-  result.threshold = threshold;
-  bool keep = randomness >= threshold;
-  if ((record->lower_bound_interval_ns.load(std::memory_order_relaxed) |
-       record->local_cap_interval_ns.load(std::memory_order_relaxed)) != 0) {
-    keep = ApplyBuckets(record, keep, result);
-  }
-  record->roots[keep ? 1 : 0].fetch_add(1, std::memory_order_relaxed);
-  if (keep) {
-    result.decision = Decision::kRecordAndSample;
-    if (result.rule == DecisionRule::kProbability) {
-      result.tracestate = ThresholdAction::kSet;
-      // Later stages may only raise T (a consistent parent with a higher T kept R too).
-      if (parent_threshold > threshold && parent_threshold < kMaxThreshold) {
-        result.threshold = parent_threshold;
-      }
-    }
-  } else {
-    result.decision =
-        record_unsampled_.load(std::memory_order_relaxed) ? Decision::kRecordOnly : Decision::kDrop;
-  }
-  return result;
 }
 
 bool Sampler::ApplyBuckets(OperationRecord* record, bool keep, SamplingResult& result) noexcept {

@@ -171,6 +171,43 @@ TEST(ConsistentSamplerTest, HandlesDecideAndCountLikeNames) {
   EXPECT_EQ(op_seen, 4u);
 }
 
+// A decision by handle is inlined at the call site for plain roots (sampler.h); it must give
+// exactly what the full path gives by name, field by field, and count the same.
+TEST(ConsistentSamplerTest, TheInlineHandlePathDecidesExactlyLikeTheFullPath) {
+  Sampler by_handle(0.0);
+  Sampler by_name(0.0);
+  const OperationHandle op = by_handle.Handle("op");
+  std::mt19937_64 rng(11);
+  uint64_t kept = 0;
+  for (const double p : {0.0, 0.01, 0.37, 1.0}) {
+    for (const bool record_unsampled : {false, true}) {
+      by_handle.ApplyTable(TableWith(OperationRate::FromProbability(p)));
+      by_name.ApplyTable(TableWith(OperationRate::FromProbability(p)));
+      by_handle.set_record_unsampled(record_unsampled);
+      by_name.set_record_unsampled(record_unsampled);
+      for (int i = 0; i < 2000; ++i) {
+        const SamplingParameters params = Root("op", rng() & kRandomnessMask);
+        const SamplingResult a = by_handle.ShouldSample(op, params);
+        const SamplingResult b = by_name.ShouldSample(params);
+        ASSERT_EQ(a.decision, b.decision) << p;
+        ASSERT_EQ(a.threshold, b.threshold) << p;
+        ASSERT_EQ(a.tracestate, b.tracestate) << p;
+        ASSERT_EQ(a.rule, b.rule) << p;
+        kept += a.decision == Decision::kRecordAndSample;
+      }
+    }
+  }
+  EXPECT_GT(kept, 0u);
+  const std::vector<OperationCounts> a = by_handle.TakeCounts();
+  const std::vector<OperationCounts> b = by_name.TakeCounts();
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(a[0].roots_seen, 16000u);
+  EXPECT_EQ(a[0].roots_seen, b[0].roots_seen);
+  EXPECT_EQ(a[0].roots_sampled, b[0].roots_sampled);
+  EXPECT_EQ(a[0].roots_sampled, kept);
+}
+
 TEST(ConsistentSamplerTest, LowerBoundKeepsWhatTheProbabilityDropsWithoutTh) {
   ManualClock clock;
   SamplerOptions options;

@@ -65,6 +65,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -198,17 +199,43 @@ struct SamplerOptions {
 
 class Sampler;
 
+namespace internal {
+
+// What a root decision reads and writes of one operation: the first cache line of the
+// Sampler's per-operation record, visible here so that a decision by handle is inlined into
+// the call site. Written by the Sampler only. (The record, not this base, is cache-line
+// aligned, so the record's lookup hash shares this line.)
+struct OperationHotState {
+  std::atomic<uint64_t> threshold{kMaxThreshold};
+  // roots[1] counts kept roots, roots[0] dropped ones. Each decision increments exactly one,
+  // so a snapshot never splits a decision; indexing by the decision avoids a branch.
+  std::atomic<uint64_t> roots[2] = {{0}, {0}};
+  // The active lower bound: the configured one, or 0 while the probability alone keeps at
+  // least twice the bound (decided at each TakeCounts), so hot operations skip the clock.
+  std::atomic<int64_t> lower_bound_interval_ns{0};
+  std::atomic<int64_t> local_cap_interval_ns{0};  // 0: no local cap
+};
+
+// RandomnessFromTraceId (threshold.h) as one load and a byte swap.
+[[nodiscard]] inline uint64_t TraceIdRandomness(const std::array<uint8_t, 16>& id) noexcept {
+  uint64_t v;
+  std::memcpy(&v, id.data() + 8, 8);
+  return __builtin_bswap64(v) & ((uint64_t{1} << 56) - 1);
+}
+
+}  // namespace internal
+
 // A resolved operation for hot call sites: ShouldSample(handle, params) skips the hash
 // lookup. Valid as long as the Sampler that made it; trivially copyable.
 class OperationHandle {
  public:
   OperationHandle() = default;
-  [[nodiscard]] bool valid() const noexcept { return record_ != nullptr; }
+  [[nodiscard]] bool valid() const noexcept { return state_ != nullptr; }
 
  private:
   friend class Sampler;
-  explicit OperationHandle(void* record) : record_(record) {}
-  void* record_ = nullptr;
+  explicit OperationHandle(internal::OperationHotState* state) : state_(state) {}
+  internal::OperationHotState* state_ = nullptr;
 };
 
 class Sampler {
@@ -229,7 +256,8 @@ class Sampler {
 
   [[nodiscard]] SamplingResult ShouldSample(const SamplingParameters& params) noexcept;
   // As above with a resolved operation; params.operation is ignored. An invalid (default)
-  // handle decides with the "*" entry.
+  // handle decides with the "*" entry. Inline: a root without tracestate and without an armed
+  // token bucket is decided at the call site; everything else goes to ShouldSampleSlow.
   [[nodiscard]] SamplingResult ShouldSample(OperationHandle operation,
                                             const SamplingParameters& params) noexcept;
   // Resolves (registers if new) an operation. Never fails: beyond the cap, or for an invalid
@@ -276,6 +304,8 @@ class Sampler {
  private:
   struct OperationRecord;
 
+  [[nodiscard]] SamplingResult ShouldSampleSlow(OperationHandle operation,
+                                                const SamplingParameters& params) noexcept;
   [[nodiscard]] SamplingResult Decide(OperationRecord* record,
                                       const SamplingParameters& params) noexcept;
   // The token buckets of a record that has any; returns the final keep.
@@ -306,7 +336,8 @@ class Sampler {
   // Set (release) when the registry reached max_operations: a miss then goes straight to "*"
   // without the mutex.
   std::atomic<bool> full_{false};
-  OperationRecord* overflow_ = nullptr;  // the "*" record; set in the constructor
+  OperationRecord* overflow_ = nullptr;                    // the "*" record; set in the constructor
+  internal::OperationHotState* overflow_state_ = nullptr;  // the same record, for the inline path
 
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<OperationRecord>> records_;  // guarded by mu_; owns the records
@@ -315,5 +346,29 @@ class Sampler {
   uint64_t taken_dropped_ = 0;                             // guarded by mu_
   int64_t last_take_ns_ = 0;                               // guarded by mu_
 };
+
+inline SamplingResult Sampler::ShouldSample(OperationHandle operation,
+                                            const SamplingParameters& params) noexcept {
+  internal::OperationHotState* const state = operation.state_;
+  if (params.parent != ParentState::kNone || !params.ot_tracestate.empty() || state == nullptr ||
+      state == overflow_state_ ||
+      (state->lower_bound_interval_ns.load(std::memory_order_relaxed) |
+       state->local_cap_interval_ns.load(std::memory_order_relaxed)) != 0) {
+    return ShouldSampleSlow(operation, params);
+  }
+  // The same decision as the out-of-line path (a test compares them), without the branches
+  // that cannot apply here: R from the trace id, no parent threshold, no bucket.
+  const uint64_t threshold = state->threshold.load(std::memory_order_relaxed);
+  const bool keep = internal::TraceIdRandomness(params.trace_id) >= threshold;
+  state->roots[keep ? 1 : 0].fetch_add(1, std::memory_order_relaxed);
+  SamplingResult result;
+  result.rule = DecisionRule::kProbability;
+  result.threshold = threshold;
+  const Decision unsampled =
+      record_unsampled_.load(std::memory_order_relaxed) ? Decision::kRecordOnly : Decision::kDrop;
+  result.decision = keep ? Decision::kRecordAndSample : unsampled;
+  result.tracestate = keep ? ThresholdAction::kSet : ThresholdAction::kUnchanged;
+  return result;
+}
 
 }  // namespace fleetrate
