@@ -224,9 +224,13 @@ bool Batcher::Add(const SpanView& span) noexcept {
 void Batcher::WakeWorker() noexcept {
   try {
     // The predicate changes under the worker's mutex, so the worker either sees it before it
-    // sleeps or is already waiting when notified (opentelemetry-cpp #4373).
-    std::lock_guard<std::mutex> lock(mu_);
-    wake_ = true;
+    // sleeps or is already waiting when notified (opentelemetry-cpp #4373). The notify comes
+    // after the unlock: a worker woken while the producer still held the mutex would block
+    // on it at once and need a second kernel wake-up.
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      wake_ = true;
+    }
     cv_.notify_one();
   } catch (...) {
     // The worker still wakes at the schedule delay.

@@ -1,5 +1,7 @@
 #include "fleetrate/span.h"
 
+#include <cstring>
+
 namespace fleetrate {
 
 std::string_view CaptureReasonName(CaptureReason reason) noexcept {
@@ -14,17 +16,33 @@ std::string_view CaptureReasonName(CaptureReason reason) noexcept {
   return "unknown";
 }
 
+namespace {
+
+// A slot's strings are overwritten with values of the same length most of the time (span
+// names, attribute keys and values repeat per call site): copy those straight into the
+// existing buffer instead of going through std::string's general replace path, which costs
+// more than the copy for strings this short.
+inline void CopyString(std::string& out, std::string_view in) {
+  if (in.size() == out.size()) {
+    if (!in.empty()) std::memcpy(out.data(), in.data(), in.size());
+    return;
+  }
+  out.assign(in.data(), in.size());
+}
+
+}  // namespace
+
 void SpanRecord::Assign(const SpanView& view) {
   trace_id = view.trace_id;
   span_id = view.span_id;
   parent_span_id = view.parent_span_id;
-  trace_state.assign(view.trace_state.data(), view.trace_state.size());
-  name.assign(view.name.data(), view.name.size());
+  CopyString(trace_state, view.trace_state);
+  CopyString(name, view.name);
   kind = view.kind;
   start_unix_nanos = view.start_unix_nanos;
   end_unix_nanos = view.end_unix_nanos;
   status = view.status;
-  status_message.assign(view.status_message.data(), view.status_message.size());
+  CopyString(status_message, view.status_message);
   sampled = view.sampled;
   capture = CaptureReason::kNone;
   attribute_count = 0;
@@ -32,10 +50,10 @@ void SpanRecord::Assign(const SpanView& view) {
   for (size_t i = 0; i < view.attribute_count; ++i) {
     const AttributeView& in = view.attributes[i];
     Attribute& out = attributes[i];
-    out.key.assign(in.key.data(), in.key.size());
+    CopyString(out.key, in.key);
     out.type = in.type;
     if (in.type == AttributeType::kString) {
-      out.string_value.assign(in.string_value.data(), in.string_value.size());
+      CopyString(out.string_value, in.string_value);
     }
     out.bool_value = in.bool_value;
     out.int_value = in.int_value;
