@@ -8,9 +8,10 @@ FLEETRATE_BUILD_DIR=${FLEETRATE_BUILD_DIR:-$FLEETRATE_ROOT/build}
 FLEETRATE_APT_PACKAGES=(
   cmake g++ ninja-build pkg-config clang-format
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libboost-dev prometheus-cpp-dev libyaml-cpp-dev
+  libboost-dev prometheus-cpp-dev libyaml-cpp-dev libhiredis-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus curl  # the observability test: promtool (shipped in prometheus) and a real scrape
+  redis-server  # the Redis store's tests start their own redis-server processes
 )
 
 log() { printf '[fleetrate] %s\n' "$*" >&2; }

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "server/common/strings.h"
+#include "server/store/redis_client.h"
 
 namespace fleetrate::server {
 namespace {
@@ -47,8 +48,12 @@ const std::vector<Field>& Fields() {
       {"--store", "FLEETRATE_STORE",
        [](Settings& s, std::string_view source, std::string_view v) {
          if (v != "memory") {
-           return absl::InvalidArgumentError(
-               StrCat(source, ": '", v, "' is not supported; this build offers 'memory'"));
+           if (v.substr(0, 8) != "redis://") {
+             return absl::InvalidArgumentError(
+                 StrCat(source, ": '", v,
+                        "' is not a store; use 'memory' or redis://[:PASSWORD@]HOST[:PORT][/DB]"));
+           }
+           if (auto address = ParseRedisUrl(source, v); !address.ok()) return address.status();
          }
          s.store = std::string(v);
          return absl::OkStatus();
@@ -158,7 +163,10 @@ Flags (each also settable through the environment variable shown; flags win):
   --grpc-listen H:P      gRPC address (FLEETRATE_GRPC_LISTEN), default 0.0.0.0:8081
   --http-listen H:P      HTTP address for /metrics, /healthz, /readyz, Jaeger's /sampling
                          (FLEETRATE_HTTP_LISTEN), default 0.0.0.0:5778
-  --store memory         where fleet counts live (FLEETRATE_STORE), default memory
+  --store STORE          where fleet counts live (FLEETRATE_STORE): memory (default; one
+                         replica) or redis://[:PASSWORD@]HOST[:PORT][/DB] (several replicas
+                         share one fleet view, one leader computes the rates; prefer the
+                         environment variable when the URL holds a password)
   --log-level LEVEL      debug, info, warning or error (FLEETRATE_LOG_LEVEL), default info
   --admin-token-file F   file holding the bearer token AdminService.SetPolicies requires
                          (FLEETRATE_ADMIN_TOKEN_FILE; or the token in FLEETRATE_ADMIN_TOKEN);

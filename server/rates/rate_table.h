@@ -87,4 +87,12 @@ struct RateTables {
   }
 };
 
+// The highest scope version in `tables` (0 if none): a new leader continues above it.
+[[nodiscard]] inline uint64_t MaxVersion(const RateTables& tables) {
+  uint64_t max = 0;
+  for (const auto& [scope, rates] : tables.scopes)
+    max = rates->version > max ? rates->version : max;
+  return max;
+}
+
 }  // namespace fleetrate::server

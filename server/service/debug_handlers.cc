@@ -302,7 +302,45 @@ HttpResponse DebugConfig(const Policies* policies, const HttpRequest& request) {
   return JsonResponse(w.Take());
 }
 
-void RegisterDebugHandlers(HttpServer& http, const RatePublisher& publisher) {
+HttpResponse DebugStore(const StoreStatus& status) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("backend");
+  w.String(status.backend);
+  w.Key("address");
+  w.String(status.address);
+  w.Key("replica_id");
+  w.String(status.replica_id);
+  w.Key("connected");
+  w.Bool(status.connected);
+  w.Key("degraded");
+  w.Bool(!status.connected);
+  w.Key("leader");
+  w.Bool(status.leader);
+  w.Key("leader_id");
+  w.String(status.leader_id);
+  w.Key("last_error");
+  w.String(status.last_error);
+  w.Key("errors");
+  w.Uint(status.errors);
+  w.Key("reports_written");
+  w.Uint(status.reports_written);
+  w.Key("reports_read");
+  w.Uint(status.reports_read);
+  w.Key("reports_dropped");
+  w.Uint(status.reports_dropped);
+  w.Key("tables_published");
+  w.Uint(status.tables_published);
+  w.Key("tables_fetched");
+  w.Uint(status.tables_fetched);
+  w.Key("leader_changes");
+  w.Uint(status.leader_changes);
+  w.EndObject();
+  return JsonResponse(w.Take());
+}
+
+void RegisterDebugHandlers(HttpServer& http, const RatePublisher& publisher, const Store& store) {
+  http.Handle("/debug/store", [&store](const HttpRequest&) { return DebugStore(store.status()); });
   http.Handle("/debug/rates", [&publisher](const HttpRequest& request) {
     const std::shared_ptr<const RateTables> tables = publisher.Current();
     return DebugRates(tables.get(), request);

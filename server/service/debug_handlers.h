@@ -11,7 +11,12 @@
 //       The policies in force: where they came from, the YAML document, and a parsed summary
 //       (rules with their globs and mode, services, budget). format=yaml: the document alone.
 //
-//   RegisterDebugHandlers(http, publisher);   // before http.Start()
+//   GET /debug/store
+//       The store: backend, address (never a password), this replica's id, whether the
+//       backend answers, whether this replica leads and who does, the last error, and counts
+//       of reports written, read and dropped and of tables published and fetched.
+//
+//   RegisterDebugHandlers(http, publisher, store);   // before http.Start()
 //
 // The handlers read the publisher's immutable snapshots; they run on the HTTP server's threads.
 #pragma once
@@ -22,6 +27,7 @@
 #include "server/policy/policy.h"
 #include "server/rates/rate_table.h"
 #include "server/service/rate_publisher.h"
+#include "server/store/store.h"
 
 namespace fleetrate::server {
 
@@ -33,8 +39,11 @@ inline constexpr size_t kDebugRatesMaxLimit = 100000;
 // /debug/config for `policies` (null: 503).
 [[nodiscard]] HttpResponse DebugConfig(const Policies* policies, const HttpRequest& request);
 
-// Routes /debug/rates and /debug/config to `publisher`'s current table and policies.
-// `publisher` must outlive `http`'s threads.
-void RegisterDebugHandlers(HttpServer& http, const RatePublisher& publisher);
+// /debug/store for `status`.
+[[nodiscard]] HttpResponse DebugStore(const StoreStatus& status);
+
+// Routes /debug/rates, /debug/config and /debug/store to `publisher`'s current table and
+// policies and to `store`. Both must outlive `http`'s threads.
+void RegisterDebugHandlers(HttpServer& http, const RatePublisher& publisher, const Store& store);
 
 }  // namespace fleetrate::server

@@ -94,7 +94,38 @@ ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry, Met
                                 "fleet-seen rate; busiest scopes only")),
       key_probability_(GaugeFamily(*registry_, "fleetrate_key_probability",
                                    "Published sampling probability of the busiest keys by "
-                                   "fleet-seen traffic")) {
+                                   "fleet-seen traffic")),
+      store_up_(SingleGauge(*registry_, "fleetrate_store_up",
+                            "1 if the store answers; 0 while Redis is unreachable (the replica "
+                            "serves its last table and keeps client reports)")),
+      store_leader_(SingleGauge(*registry_, "fleetrate_store_leader",
+                                "1 if this replica computes and publishes the rate table")),
+      store_errors_(prometheus::BuildCounter()
+                        .Name("fleetrate_store_errors_total")
+                        .Help("Failed round trips to the store (Redis unreachable, refused "
+                              "commands, unreadable entries)")
+                        .Register(*registry_)
+                        .Add({})),
+      store_reports_(prometheus::BuildCounter()
+                         .Name("fleetrate_store_reports_total")
+                         .Help("Client reports by what happened to them: written (by this "
+                               "replica), read (from every replica), dropped (expired or over "
+                               "the bound while the store was unreachable)")
+                         .Register(*registry_)),
+      store_tables_(prometheus::BuildCounter()
+                        .Name("fleetrate_store_tables_total")
+                        .Help("Rate tables published by this replica as leader, or fetched "
+                              "from the leader")
+                        .Register(*registry_)),
+      store_leader_changes_(prometheus::BuildCounter()
+                                .Name("fleetrate_store_leader_changes_total")
+                                .Help("Times this replica gained or lost the leader lease")
+                                .Register(*registry_)
+                                .Add({})) {
+  store_up_.Set(1);
+  store_leader_.Set(1);
+  for (const char* what : {"written", "read", "dropped"}) store_reports_.Add({{"result", what}});
+  for (const char* what : {"published", "fetched"}) store_tables_.Add({{"result", what}});
   policy_last_load_ok_.Set(1);
   policy_loads_.Add({{"result", "success"}});
   policy_loads_.Add({{"result", "error"}});
@@ -115,6 +146,27 @@ std::vector<std::weak_ptr<prometheus::Collectable>> ServerMetrics::collectables(
 void ServerMetrics::RecordPolicyLoad(bool ok) {
   policy_loads_.Add({{"result", ok ? "success" : "error"}}).Increment();
   policy_last_load_ok_.Set(ok ? 1 : 0);
+}
+
+void ServerMetrics::RecordStore(const StoreStatus& status) {
+  std::lock_guard<std::mutex> lock(store_mu_);
+  const auto add = [](prometheus::Counter& counter, uint64_t now, uint64_t before) {
+    if (now > before) counter.Increment(static_cast<double>(now - before));
+  };
+  store_up_.Set(status.connected ? 1 : 0);
+  store_leader_.Set(status.leader ? 1 : 0);
+  add(store_errors_, status.errors, last_store_.errors);
+  add(store_reports_.Add({{"result", "written"}}), status.reports_written,
+      last_store_.reports_written);
+  add(store_reports_.Add({{"result", "read"}}), status.reports_read, last_store_.reports_read);
+  add(store_reports_.Add({{"result", "dropped"}}), status.reports_dropped,
+      last_store_.reports_dropped);
+  add(store_tables_.Add({{"result", "published"}}), status.tables_published,
+      last_store_.tables_published);
+  add(store_tables_.Add({{"result", "fetched"}}), status.tables_fetched,
+      last_store_.tables_fetched);
+  add(store_leader_changes_, status.leader_changes, last_store_.leader_changes);
+  last_store_ = status;
 }
 
 void ServerMetrics::RecordSync(const std::string& code, double seconds) {

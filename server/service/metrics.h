@@ -32,6 +32,7 @@
 
 #include "server/rates/rate_table.h"
 #include "server/service/process_metrics.h"
+#include "server/store/store.h"
 
 namespace fleetrate::server {
 
@@ -61,6 +62,9 @@ class ServerMetrics {
   // Updates the gauges that follow the rate table: scopes, budget, per-scope rates and the
   // busiest keys' probabilities. Removes series of scopes and keys that left the top.
   void RecordTable(const RateTables& tables);
+  // Updates the fleetrate_store_* series from the store's status (counters by the increase
+  // since the previous call). The recompute thread, once per recompute.
+  void RecordStore(const StoreStatus& status);
 
   prometheus::Gauge& live_clients;
   prometheus::Gauge& keys_tracked;
@@ -90,6 +94,14 @@ class ServerMetrics {
   prometheus::Family<prometheus::Gauge>& scope_sampled_;
   prometheus::Family<prometheus::Gauge>& scope_target_;
   prometheus::Family<prometheus::Gauge>& key_probability_;
+  prometheus::Gauge& store_up_;
+  prometheus::Gauge& store_leader_;
+  prometheus::Counter& store_errors_;
+  prometheus::Family<prometheus::Counter>& store_reports_;
+  prometheus::Family<prometheus::Counter>& store_tables_;
+  prometheus::Counter& store_leader_changes_;
+  std::mutex store_mu_;
+  StoreStatus last_store_;  // guarded by store_mu_
 
   std::mutex table_mu_;                                 // serializes RecordTable
   std::map<Scope, ScopeSeries> scope_series_;           // guarded by table_mu_

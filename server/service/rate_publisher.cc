@@ -1,5 +1,6 @@
 #include "server/service/rate_publisher.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace fleetrate::server {
@@ -12,21 +13,70 @@ RatePublisher::RatePublisher(std::shared_ptr<const Policies> policies, Store& st
       next_version_(first_version),
       policies_(std::move(policies)) {}
 
+namespace {
+
+// Followers fetch a published table whole: republish only when a decision changed, or now and
+// then for the estimates that ride along (debug views and metrics on the followers).
+constexpr auto kRepublishEstimatesEvery = std::chrono::seconds(5);
+
+bool SameVersions(const RateTables& a, const RateTables& b) {
+  if (a.scopes.size() != b.scopes.size()) return false;
+  auto it = b.scopes.begin();
+  for (const auto& [scope, rates] : a.scopes) {
+    if (!(it->first == scope) || it->second->version != rates->version) return false;
+    ++it;
+  }
+  return true;
+}
+
+}  // namespace
+
+void RatePublisher::Serve(std::shared_ptr<const RateTables> tables) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tables_ = tables;
+  }
+  metrics_.RecordTable(*tables);
+}
+
+void RatePublisher::Follow() {
+  const PublishedTables published = store_.LatestPublished();
+  if (published.tables == nullptr || published.sequence == followed_sequence_) return;
+  auto tables = std::make_shared<RateTables>(*published.tables);  // shares the scopes
+  tables->policies = policies();
+  followed_sequence_ = published.sequence;
+  uint64_t live_clients = 0;
+  for (const auto& [scope, rates] : tables->scopes) live_clients += rates->live_clients;
+  metrics_.live_clients.Set(static_cast<double>(live_clients));
+  Serve(std::move(tables));
+}
+
 void RatePublisher::Recompute(Timestamp now) {
   // Duration is measured on the steady clock directly: it is a metric about this process, not an
   // input to the engine.
   const auto started = std::chrono::steady_clock::now();
+  const std::shared_ptr<const RateTables> previous = Current();
+  const bool leader = store_.IsLeader();
+  if (!leader && previous != nullptr) {
+    Follow();
+    metrics_.RecordStore(store_.status());
+    return;
+  }
   const FleetEstimate estimate = store_.Estimate(now);
   const std::shared_ptr<const Policies> policies = this->policies();
-  const std::shared_ptr<const RateTables> previous = Current();
+  // A replica that just took over continues above the versions its predecessor published, so
+  // no client mistakes a new table for the one it holds.
+  if (previous != nullptr) next_version_ = std::max(next_version_, MaxVersion(*previous) + 1);
   auto next = std::make_shared<const RateTables>(
       ComputeRates(policies, estimate, previous.get(), next_version_, options_));
-  ++next_version_;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    tables_ = next;
+  if (leader && (previous == nullptr || !SameVersions(*previous, *next) ||
+                 now - last_publish_ >= kRepublishEstimatesEvery)) {
+    store_.Publish(*next, next_version_);
+    last_publish_ = now;
   }
-  metrics_.RecordTable(*next);
+  ++next_version_;
+  Serve(next);
+  metrics_.RecordStore(store_.status());
   metrics_.live_clients.Set(static_cast<double>(estimate.live_clients));
   metrics_.keys_tracked.Set(static_cast<double>(estimate.keys));
   const uint64_t overflowed = store_.overflowed_reports();

@@ -1,6 +1,9 @@
-// RatePublisher: the one writer of the rate table. Each Recompute reads the fleet estimate from
-// the store, runs the pure rate engine against the previous table and publishes the result.
-// Sync handlers read the current table through Current().
+// RatePublisher: the one writer of the rate table. On the leader (always, with one replica) each
+// Recompute reads the fleet estimate from the store, runs the pure rate engine against the
+// previous table, serves the result and hands it to the store for the other replicas. On a
+// follower it serves the table the leader published instead (explained with this replica's
+// policies). A replica with no table at all computes one, so it is ready before it first hears
+// from a leader. Sync handlers read the current table through Current().
 //
 //   RatePublisher publisher(policies, store, metrics, initial_version);
 //   publisher.Recompute(clock.Now());           // the recompute thread, every second
@@ -37,11 +40,18 @@ class RatePublisher {
   [[nodiscard]] bool ready() const;
 
  private:
+  // A follower's Recompute: adopt the leader's newest table, if it is new.
+  void Follow();
+  void Serve(std::shared_ptr<const RateTables> tables);
+
   Store& store_;
   ServerMetrics& metrics_;
   const EngineOptions options_;
-  uint64_t next_version_;       // only touched by Recompute
-  uint64_t overflow_seen_ = 0;  // only touched by Recompute
+  // Only touched by Recompute:
+  uint64_t next_version_;
+  uint64_t overflow_seen_ = 0;
+  uint64_t followed_sequence_ = 0;  // the leader's publication this replica serves
+  Timestamp last_publish_{};
 
   mutable std::mutex mu_;
   std::shared_ptr<const Policies> policies_;  // guarded by mu_

@@ -13,15 +13,36 @@
 #include "server/jaeger/strategies_file.h"
 #include "server/service/debug_handlers.h"
 #include "server/store/memory_store.h"
+#include "server/store/redis_store.h"
 
 namespace fleetrate::server {
+
+namespace {
+
+// The store --store names (validated by ParseSettings; a bad URL here falls back to memory
+// with an error log rather than a crash).
+std::unique_ptr<Store> MakeStore(const ServerOptions& options, const Clock& clock) {
+  if (options.store.rfind("redis://", 0) == 0) {
+    absl::StatusOr<RedisAddress> address = ParseRedisUrl("--store", options.store);
+    if (address.ok()) {
+      RedisStoreOptions redis = options.redis;
+      redis.address = *address;
+      redis.limits = options.aggregator_limits;
+      return std::make_unique<RedisStore>(std::move(redis), clock);
+    }
+    FLEETRATE_LOG(kError) << address.status().message() << "; using the memory store";
+  }
+  return std::make_unique<MemoryStore>(options.aggregator_limits);
+}
+
+}  // namespace
 
 Server::Server(ServerOptions options, std::shared_ptr<const Policies> policies, const Clock& clock,
                std::unique_ptr<Store> store)
     : options_(std::move(options)),
       clock_(clock),
       metrics_(std::make_shared<prometheus::Registry>()),
-      store_(store ? std::move(store) : std::make_unique<MemoryStore>(options_.aggregator_limits)),
+      store_(store ? std::move(store) : MakeStore(options_, clock)),
       publisher_(std::make_unique<RatePublisher>(std::move(policies), *store_, metrics_,
                                                  options_.first_table_version, options_.engine)),
       sampling_service_(std::make_unique<SamplingServiceImpl>(*store_, *publisher_, metrics_,
@@ -85,7 +106,7 @@ absl::Status Server::Start() {
     http_server_->Handle(path, JaegerHttpHandler(*publisher_, *jaeger_metrics_));
   }
   http_server_->Handle("/metrics", MetricsHandler(metrics_.collectables()));
-  RegisterDebugHandlers(*http_server_, *publisher_);
+  RegisterDebugHandlers(*http_server_, *publisher_, *store_);
   if (absl::Status s = http_server_->Start(); !s.ok()) {
     grpc_server_->Shutdown();
     grpc_server_.reset();
@@ -148,6 +169,8 @@ void Server::Shutdown(Duration grace) {
   if (policy_watcher_) policy_watcher_->Stop();
   if (http_server_) http_server_->Stop();
   if (recompute_thread_.joinable()) recompute_thread_.join();
+  // After the drain: every accepted report is written, and another replica may lead at once.
+  store_->Stop();
   if (grpc_server_) FLEETRATE_LOG(kInfo) << "fleetrate-server stopped";
 }
 

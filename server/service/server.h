@@ -30,6 +30,7 @@
 #include "server/service/metrics.h"
 #include "server/service/rate_publisher.h"
 #include "server/service/sampling_service.h"
+#include "server/store/redis_store.h"
 #include "server/store/store.h"
 
 namespace fleetrate::server {
@@ -37,7 +38,8 @@ namespace fleetrate::server {
 struct ServerOptions {
   std::string grpc_listen = "0.0.0.0:8081";
   std::string http_listen = "0.0.0.0:5778";
-  std::string store = "memory";
+  std::string store = "memory";  // or redis://[:password@]host[:port][/db]
+  RedisStoreOptions redis;       // with a redis:// store: lease, intervals (address from `store`)
   Duration recompute_interval = std::chrono::seconds(1);
   // The policy file to watch for edits; empty: no watching. `policy_is_jaeger`: it is a Jaeger
   // strategies file (--jaeger-strategies), whose text differs from the policies' source_text.

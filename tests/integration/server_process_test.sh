@@ -17,7 +17,7 @@ grep -q -- "--grpc-listen" "$work/help"; check "--help lists --grpc-listen" $?
 
 "$bin" --store cassandra >"$work/bad" 2>&1
 [ $? -eq 2 ]; check "unknown store exits 2" $?
-grep -q "store: 'cassandra' is not supported" "$work/bad"; check "unknown store is named" $?
+grep -q "store: 'cassandra' is not a store" "$work/bad"; check "unknown store is named" $?
 
 printf 'defaults:\n  max_probability: 7\n' >"$work/bad.yaml"
 "$bin" --config "$work/bad.yaml" >"$work/badcfg" 2>&1

@@ -55,6 +55,12 @@ TEST(SettingsTest, ErrorsNameTheFlagOrVariable) {
   auto bad_store = Parse({}, Env{{{"FLEETRATE_STORE", "cassandra"}}});
   ASSERT_FALSE(bad_store.ok());
   EXPECT_NE(bad_store.status().message().find("FLEETRATE_STORE"), std::string::npos);
+  auto bad_redis = Parse({"--store", "redis://redis:99999"});
+  ASSERT_FALSE(bad_redis.ok());
+  EXPECT_NE(bad_redis.status().message().find("--store: port '99999'"), std::string::npos);
+  auto redis = Parse({}, Env{{{"FLEETRATE_STORE", "redis://:pw@redis:6380/1"}}});
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  EXPECT_EQ(redis->store, "redis://:pw@redis:6380/1");
 
   auto missing = Parse({"--config"});
   ASSERT_FALSE(missing.ok());

@@ -76,3 +76,76 @@ TEST_F(RatePublisherTest, SetPoliciesAppliesAtTheNextRecompute) {
 
 }  // namespace
 }  // namespace fleetrate::server
+
+namespace fleetrate::server {
+namespace {
+
+// A replicated store at its interface: who leads, and what the leader published.
+class ReplicatedStoreDouble final : public Store {
+ public:
+  void Report(const ClientReport& report, Duration sync_interval, Timestamp now) override {
+    memory.Report(report, sync_interval, now);
+  }
+  FleetEstimate Estimate(Timestamp now) override { return memory.Estimate(now); }
+  uint64_t overflowed_reports() const override { return 0; }
+  std::string_view name() const noexcept override { return "double"; }
+  bool IsLeader() const override { return leader; }
+  void Publish(const RateTables& tables, uint64_t sequence) override {
+    published.push_back({sequence, std::make_shared<const RateTables>(tables)});
+  }
+  PublishedTables LatestPublished() const override { return latest; }
+
+  MemoryStore memory;
+  bool leader = false;
+  std::vector<PublishedTables> published;
+  PublishedTables latest;
+};
+
+TEST(RatePublisherReplicationTest, AFollowerServesTheLeadersTableAndANewLeaderContinuesAbove) {
+  ManualClock clock;
+  auto policies = std::make_shared<const Policies>(
+      *ParsePolicies("defaults:\n  target_traces_per_second: 5\n"));
+  ServerMetrics leader_metrics(std::make_shared<prometheus::Registry>());
+  ServerMetrics follower_metrics(std::make_shared<prometheus::Registry>());
+  ReplicatedStoreDouble leader_store;
+  ReplicatedStoreDouble follower_store;
+  leader_store.leader = true;
+  RatePublisher leader(policies, leader_store, leader_metrics, 1000);
+  RatePublisher follower(policies, follower_store, follower_metrics, 10);
+
+  // Before any leader: the follower computes its own (policy-only) table, so it is ready.
+  follower.Recompute(clock.Now());
+  EXPECT_TRUE(follower.ready());
+  EXPECT_TRUE(follower_store.published.empty());  // a follower never publishes
+
+  leader_store.Report(ClientReport{kScope, "a", seconds(10), {{"GET", 10000, 0}}}, seconds(10),
+                      clock.Now());
+  leader.Recompute(clock.Now());
+  ASSERT_EQ(leader_store.published.size(), 1u);
+  const PublishedTables published = leader_store.published.back();
+  EXPECT_EQ(published.tables->Find(kScope)->version, 1000u);
+
+  follower_store.latest = published;
+  follower.Recompute(clock.Now());
+  const std::shared_ptr<const RateTables> served = follower.Current();
+  ASSERT_NE(served->Find(kScope), nullptr);
+  EXPECT_DOUBLE_EQ(served->Find(kScope)->Find("GET")->probability, 5.0 / 1000);
+  EXPECT_EQ(served->Find(kScope)->version, 1000u);
+  EXPECT_EQ(served->policies, policies);  // explained with the follower's own policies
+
+  // The leader republishes only when a decision changed (or every few seconds).
+  leader.Recompute(clock.Now());
+  EXPECT_EQ(leader_store.published.size(), 1u);
+
+  // The follower takes over: its versions continue above the leader's, from its table.
+  follower_store.leader = true;
+  follower_store.Report(ClientReport{kScope, "a", seconds(10), {{"GET", 100000, 0}}}, seconds(10),
+                        clock.Now());
+  follower.Recompute(clock.Now());
+  ASSERT_EQ(follower_store.published.size(), 1u);
+  EXPECT_GT(follower.Current()->Find(kScope)->version, 1000u);
+  EXPECT_DOUBLE_EQ(follower.Current()->Find(kScope)->Find("GET")->probability, 5.0 / 10000);
+}
+
+}  // namespace
+}  // namespace fleetrate::server

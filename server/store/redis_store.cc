@@ -1,0 +1,456 @@
+#include "server/store/redis_store.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "server/common/log.h"
+#include "server/common/strings.h"
+#include "server/store/stored_format.h"
+
+namespace fleetrate::server {
+namespace {
+
+// Renews the lease only while this replica holds it.
+constexpr char kRenewScript[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+// Gives the lease up only if this replica holds it.
+constexpr char kReleaseScript[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "return redis.call('DEL', KEYS[1]) else return 0 end";
+// Publishes only while this replica holds the lease: a leader that stalled past its lease
+// cannot overwrite its successor's table.
+constexpr char kPublishScript[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "redis.call('SET', KEYS[2], ARGV[2]); redis.call('SET', KEYS[3], ARGV[3]); return 1 "
+    "else return 0 end";
+
+std::string DefaultReplicaId() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return StrCat(host[0] != '\0' ? host : "replica", "-", getpid());
+}
+
+long long EntryMillis(std::string_view id) {
+  long long ms = 0;
+  std::from_chars(id.data(), id.data() + id.size(), ms);
+  return ms;
+}
+
+uint64_t ParseSequence(const RedisReply& reply) {
+  uint64_t value = 0;
+  if (reply.type == RedisReply::Type::kString) {
+    std::from_chars(reply.str.data(), reply.str.data() + reply.str.size(), value);
+  }
+  return value;
+}
+
+std::string ClientKey(const ClientReport& report) {
+  std::string key;
+  key.reserve(report.scope.service.size() + report.scope.environment.size() +
+              report.instance_id.size() + 2);
+  key.append(report.scope.service).push_back('\0');
+  key.append(report.scope.environment).push_back('\0');
+  key.append(report.instance_id);
+  return key;
+}
+
+}  // namespace
+
+RedisStore::RedisStore(RedisStoreOptions options, const Clock& clock)
+    : options_([&] {
+        if (options.replica_id.empty()) options.replica_id = DefaultReplicaId();
+        return std::move(options);
+      }()),
+      clock_(clock),
+      reports_key_(options_.key_prefix + ":reports"),
+      leader_key_(options_.key_prefix + ":leader"),
+      table_key_(options_.key_prefix + ":table"),
+      sequence_key_(options_.key_prefix + ":table:sequence"),
+      redis_(options_.address, options_.timeout),
+      aggregator_(options_.limits) {
+  status_.backend = "redis";
+  status_.address = options_.address.Describe();
+  status_.replica_id = options_.replica_id;
+  status_.connected = false;
+  status_.leader = false;
+  thread_ = std::thread([this] { Run(); });
+}
+
+RedisStore::~RedisStore() { Stop(); }
+
+void RedisStore::Report(const ClientReport& report, Duration sync_interval, Timestamp now) {
+  Pending pending;
+  ToStored(report, sync_interval, &pending.report);
+  pending.received = now;
+  pending.lifetime =
+      std::max(sync_interval, report.interval) * options_.limits.missed_intervals_to_expire;
+  std::string key = ClientKey(report);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pending_.find(key);
+  if (it != pending_.end()) {
+    it->second = std::move(pending);  // only a client's latest report matters
+  } else if (pending_.size() < options_.max_pending_reports) {
+    pending_.emplace(std::move(key), std::move(pending));
+  } else {
+    ++status_.reports_dropped;
+  }
+}
+
+FleetEstimate RedisStore::Estimate(Timestamp now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return aggregator_.Estimate(now);
+}
+
+uint64_t RedisStore::overflowed_reports() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return aggregator_.overflowed_reports();
+}
+
+bool RedisStore::IsLeader() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return leader_ && clock_.Now() < lease_valid_until_;
+}
+
+void RedisStore::Publish(const RateTables& tables, uint64_t sequence) {
+  store::v1::StoredTables stored;
+  ToStored(tables, &stored);
+  stored.set_leader(options_.replica_id);
+  stored.set_sequence(sequence);
+  std::string blob = stored.SerializeAsString();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    to_publish_ = std::move(blob);
+    to_publish_sequence_ = sequence;
+    round_requested_ = true;  // followers should not wait a whole round for it
+  }
+  wake_.notify_all();
+}
+
+PublishedTables RedisStore::LatestPublished() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return latest_;
+}
+
+StoreStatus RedisStore::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  StoreStatus s = status_;
+  s.leader = leader_ && clock_.Now() < lease_valid_until_;
+  return s;
+}
+
+void RedisStore::WaitForRounds(int rounds) {
+  std::unique_lock<std::mutex> lock(mu_);
+  const int target = rounds_ + rounds;
+  wake_.wait(lock, [&] { return rounds_ >= target || stopping_; });
+}
+
+void RedisStore::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void RedisStore::Run() {
+  int failures = 0;
+  for (;;) {
+    const bool ok = Round();
+    failures = ok ? 0 : std::min(failures + 1, 3);
+    std::unique_lock<std::mutex> lock(mu_);
+    ++rounds_;
+    wake_.notify_all();
+    // Back off while Redis fails: 0.25, 0.5, 1, 2 s (with the default flush interval).
+    const auto wait = options_.flush_interval * (1 << failures);
+    wake_.wait_for(lock, wait, [&] { return stopping_ || (round_requested_ && ok); });
+    round_requested_ = false;
+    if (stopping_) break;
+  }
+  // Shutdown: write what this replica's clients reported, and let another replica lead now
+  // rather than when the lease runs out.
+  std::vector<std::vector<std::string>> commands;
+  PendingMap batch;
+  Flush(&commands, &batch);
+  std::vector<RedisReply> replies;
+  if (!commands.empty() && redis_.Pipeline(commands, &replies).ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.reports_written += batch.size();
+  } else if (!batch.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.reports_dropped += batch.size();
+  }
+  ReleaseLease();
+}
+
+void RedisStore::Flush(std::vector<std::vector<std::string>>* commands, PendingMap* batch) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    batch->swap(pending_);
+  }
+  if (batch->empty()) return;
+  const Timestamp now = clock_.Now();
+  store::v1::ReportBatch entry;
+  entry.set_replica_id(options_.replica_id);
+  uint64_t expired = 0;
+  for (auto it = batch->begin(); it != batch->end();) {
+    Pending& p = it->second;
+    if (p.received + p.lifetime <= now) {
+      ++expired;  // its client has expired by now anyway
+      it = batch->erase(it);
+      continue;
+    }
+    p.report.set_age_at_flush_ms(
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - p.received).count());
+    *entry.add_reports() = p.report;
+    ++it;
+  }
+  if (expired > 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.reports_dropped += expired;
+  }
+  if (entry.reports_size() == 0) return;
+  std::vector<std::string> xadd = {"XADD", reports_key_};
+  if (redis_now_ms_ > 0) {
+    // Trim in the same command: entries older than the retention are never needed again.
+    const long long min_ms = redis_now_ms_ - options_.retention.count();
+    xadd.insert(xadd.end(), {"MINID", "~", std::to_string(std::max(0LL, min_ms))});
+  }
+  xadd.insert(xadd.end(), {"*", "r", entry.SerializeAsString()});
+  commands->push_back(std::move(xadd));
+  // The stream of a fleet that is gone disappears on its own.
+  commands->push_back({"PEXPIRE", reports_key_, std::to_string(options_.retention.count() * 2)});
+}
+
+bool RedisStore::Round() {
+  const bool was_connected = redis_.connected();
+  std::vector<std::vector<std::string>> commands;
+  commands.push_back({"TIME"});
+  PendingMap batch;
+  Flush(&commands, &batch);
+  const size_t lease_index = commands.size();
+  bool was_leader;
+  std::string publish;
+  uint64_t publish_sequence = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    was_leader = leader_ && clock_.Now() < lease_valid_until_;
+    if (leader_ && !was_leader) {
+      leader_ = false;
+      ++status_.leader_changes;
+      FLEETRATE_LOG(kWarning) << "replica " << options_.replica_id
+                              << " could not renew its lease in time and no longer leads";
+    }
+    if (was_leader && !to_publish_.empty()) {
+      publish = to_publish_;
+      publish_sequence = to_publish_sequence_;
+    }
+  }
+  const std::string lease_ms = std::to_string(options_.lease.count());
+  if (was_leader) {
+    commands.push_back({"EVAL", kRenewScript, "1", leader_key_, options_.replica_id, lease_ms});
+  } else {
+    commands.push_back({"SET", leader_key_, options_.replica_id, "NX", "PX", lease_ms});
+  }
+  commands.push_back({"GET", leader_key_});
+  commands.push_back({"GET", sequence_key_});
+  const size_t publish_index = commands.size();
+  if (!publish.empty()) {
+    commands.push_back({"EVAL", kPublishScript, "3", leader_key_, table_key_, sequence_key_,
+                        options_.replica_id, publish, std::to_string(publish_sequence)});
+  }
+  const Timestamp asked_at = clock_.Now();
+  std::vector<RedisReply> replies;
+  if (absl::Status s = redis_.Pipeline(commands, &replies); !s.ok()) {
+    Restore(std::move(batch));
+    NoteFailure(s);
+    return false;
+  }
+  if (!was_connected) {
+    // A new connection may be a restarted Redis: read the retained stream from its start.
+    // Re-reading is harmless, as each report replaces its client's previous one.
+    last_id_ = "0";
+    FLEETRATE_LOG(kInfo) << "connected to Redis at " << options_.address.Describe()
+                         << " as replica " << options_.replica_id;
+    ever_connected_ = true;
+    logged_unreachable_ = false;
+  }
+  const RedisReply& time = replies[0];
+  if (time.type == RedisReply::Type::kArray && time.elements.size() == 2) {
+    redis_now_ms_ =
+        EntryMillis(time.elements[0].str) * 1000 + EntryMillis(time.elements[1].str) / 1000;
+  }
+  std::string error;
+  for (const RedisReply& r : replies) {
+    if (r.is_error()) error = r.str;
+  }
+  UpdateLease(replies[lease_index], asked_at);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.connected = true;
+    status_.reports_written += batch.size();
+    const RedisReply& holder = replies[lease_index + 1];
+    status_.leader_id = holder.type == RedisReply::Type::kString ? holder.str : "";
+    if (!publish.empty() && replies[publish_index].type == RedisReply::Type::kInteger &&
+        replies[publish_index].integer == 1) {
+      ++status_.tables_published;
+      if (to_publish_sequence_ == publish_sequence) to_publish_.clear();
+    }
+    if (!error.empty()) {
+      ++status_.errors;
+      status_.last_error = StrCat("Redis refused a command: ", error);
+    }
+  }
+  if (!error.empty()) {
+    FLEETRATE_LOG(kWarning) << "Redis at " << options_.address.Describe()
+                            << " refused a command: " << error;
+  }
+  const uint64_t sequence = ParseSequence(replies[lease_index + 2]);
+  bool ok = error.empty();
+  if (sequence != 0 && sequence != fetched_sequence_ && !IsLeader()) ok = FetchTable() && ok;
+  return ReadStream(redis_now_ms_) && ok;
+}
+
+void RedisStore::UpdateLease(const RedisReply& reply, Timestamp asked_at) {
+  // SET NX answers +OK when acquired; the renew script answers 1.
+  const bool holds = (reply.type == RedisReply::Type::kStatus && reply.str == "OK") ||
+                     (reply.type == RedisReply::Type::kInteger && reply.integer == 1);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (holds) {
+    // Counted from before the request, less one timeout, so this replica stops leading before
+    // Redis could let another one lead.
+    lease_valid_until_ = asked_at + options_.lease - options_.timeout;
+    if (!leader_) {
+      ++status_.leader_changes;
+      FLEETRATE_LOG(kInfo) << "replica " << options_.replica_id << " now leads (lease "
+                           << options_.lease.count() << " ms in " << leader_key_ << ")";
+    }
+    leader_ = true;
+  } else {
+    if (leader_) {
+      ++status_.leader_changes;
+      FLEETRATE_LOG(kWarning) << "replica " << options_.replica_id
+                              << " lost the lease; following the new leader";
+    }
+    leader_ = false;
+  }
+}
+
+bool RedisStore::FetchTable() {
+  absl::StatusOr<RedisReply> reply = redis_.Command({"GET", table_key_});
+  if (!reply.ok()) {
+    NoteFailure(reply.status());
+    return false;
+  }
+  if (reply->type != RedisReply::Type::kString) return true;  // not published yet
+  store::v1::StoredTables stored;
+  if (!stored.ParseFromString(reply->str)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++status_.errors;
+    status_.last_error = StrCat(table_key_, " does not hold a fleetrate table");
+    return false;
+  }
+  PublishedTables published{stored.sequence(), FromStored(stored, nullptr)};
+  fetched_sequence_ = published.sequence;
+  std::lock_guard<std::mutex> lock(mu_);
+  latest_ = std::move(published);
+  ++status_.tables_fetched;
+  return true;
+}
+
+bool RedisStore::ReadStream(long long redis_now_ms) {
+  const std::string count = std::to_string(options_.max_entries_per_read);
+  // Bounded per round: a replica catching up on a long stream still renews its lease on time.
+  for (int batch = 0; batch < 16; ++batch) {
+    absl::StatusOr<RedisReply> reply =
+        redis_.Command({"XREAD", "COUNT", count, "STREAMS", reports_key_, last_id_});
+    if (!reply.ok()) {
+      NoteFailure(reply.status());
+      return false;
+    }
+    if (reply->type != RedisReply::Type::kArray || reply->elements.empty()) return true;
+    const RedisReply& stream = reply->elements[0];
+    if (stream.type != RedisReply::Type::kArray || stream.elements.size() != 2) return true;
+    const std::vector<RedisReply>& entries = stream.elements[1].elements;
+    for (const RedisReply& entry : entries) ApplyEntry(entry, redis_now_ms);
+    if (entries.size() < options_.max_entries_per_read) return true;
+  }
+  return true;
+}
+
+void RedisStore::ApplyEntry(const RedisReply& entry, long long redis_now_ms) {
+  if (entry.type != RedisReply::Type::kArray || entry.elements.size() != 2) return;
+  last_id_ = entry.elements[0].str;
+  const std::vector<RedisReply>& fields = entry.elements[1].elements;
+  store::v1::ReportBatch batch;
+  bool parsed = false;
+  for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+    if (fields[i].str == "r") parsed = batch.ParseFromString(fields[i + 1].str);
+  }
+  if (!parsed) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++status_.errors;
+    status_.last_error = StrCat("stream entry ", last_id_, " is not a fleetrate report batch");
+    return;
+  }
+  const Timestamp now = clock_.Now();
+  const long long entry_age_ms = std::max(0LL, redis_now_ms - EntryMillis(last_id_));
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const store::v1::StoredReport& stored : batch.reports()) {
+    Duration sync_interval{};
+    const ClientReport report = FromStored(stored, &sync_interval);
+    const auto age = std::chrono::milliseconds(entry_age_ms + stored.age_at_flush_ms());
+    aggregator_.Report(report, sync_interval, now - age);
+    ++status_.reports_read;
+  }
+}
+
+void RedisStore::ReleaseLease() {
+  if (!redis_.connected()) return;
+  absl::StatusOr<RedisReply> reply =
+      redis_.Command({"EVAL", kReleaseScript, "1", leader_key_, options_.replica_id});
+  if (reply.ok() && reply->type == RedisReply::Type::kInteger && reply->integer == 1) {
+    FLEETRATE_LOG(kInfo) << "replica " << options_.replica_id << " released the lease";
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  leader_ = false;
+}
+
+void RedisStore::Restore(PendingMap batch) {
+  // Reports that reached Redis before the connection broke are written again: harmless, a
+  // report replaces its client's previous one. A newer report of the same client wins.
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [key, p] : batch) {
+    if (pending_.size() >= options_.max_pending_reports) {
+      ++status_.reports_dropped;
+      continue;
+    }
+    pending_.emplace(key, std::move(p));
+  }
+}
+
+void RedisStore::NoteFailure(const absl::Status& status) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++status_.errors;
+    status_.connected = false;
+    status_.last_error = std::string(status.message());
+  }
+  if (logged_unreachable_) return;
+  logged_unreachable_ = true;
+  if (!ever_connected_) {
+    FLEETRATE_LOG(kError) << "cannot reach Redis at " << options_.address.Describe() << " ("
+                          << status.message()
+                          << "); serving policy-only rates and retrying every few seconds";
+  } else {
+    FLEETRATE_LOG(kWarning) << "lost Redis at " << options_.address.Describe() << " ("
+                            << status.message()
+                            << "); serving the last table, keeping reports, retrying";
+  }
+}
+
+}  // namespace fleetrate::server

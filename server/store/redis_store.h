@@ -1,0 +1,134 @@
+// RedisStore: several replicas, one fleet view, one leader (--store redis://...).
+//
+// Every replica
+//   - buffers the latest report of each client that Syncs with it and, each flush interval,
+//     appends them as one entry to the stream `<prefix>:reports` (one pipelined round trip that
+//     also trims entries older than the retention and refreshes the stream's expiry);
+//   - reads the whole stream, every replica's entries, into its own Aggregator. A report
+//     replaces its client's previous one whichever replica received it, so a client that moves
+//     between replicas, or an entry read twice, is never counted twice; every replica holds
+//     the fleet estimate, so a new leader needs no warm-up;
+//   - competes for the lease `<prefix>:leader` (SET NX PX; renewed by its holder with a
+//     compare-and-expire script; released with compare-and-delete on shutdown).
+// The leader runs the rate engine on that estimate and publishes the table to `<prefix>:table`
+// through a script that writes only while it still holds the lease (a stale leader cannot
+// overwrite a newer one's table); followers fetch it when `<prefix>:table:sequence` changes and
+// serve it.
+//
+// Faults. Redis unreachable: reports stay buffered (latest per client, bounded, expired ones
+// dropped and counted), every replica keeps serving its last table and stays ready, status()
+// says disconnected, and the thread reconnects with backoff; a leader that cannot renew its
+// lease stops leading when the lease runs out. Redis restarted empty: the stream starts over,
+// the lease is contended again, nothing is replayed twice. Entry ids are Redis's own clock,
+// so report ages do not depend on the replicas' clocks.
+//
+// Thread-safe. One background thread talks to Redis; Report, Estimate, Publish and the status
+// accessors only touch state under a mutex.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "fleetrate/store/v1/store.pb.h"
+#include "server/common/clock.h"
+#include "server/store/redis_client.h"
+#include "server/store/store.h"
+
+namespace fleetrate::server {
+
+struct RedisStoreOptions {
+  RedisAddress address;
+  std::string key_prefix = "fleetrate";
+  std::string replica_id;  // empty: hostname-pid
+  std::chrono::milliseconds lease{3000};
+  std::chrono::milliseconds flush_interval{250};  // also the cadence of reads and lease checks
+  std::chrono::milliseconds timeout{500};         // per round trip
+  // How long stream entries are kept: at least a client's lifetime (3 sync intervals), so a
+  // replica that starts reads every live client's latest report.
+  std::chrono::milliseconds retention{60000};
+  size_t max_pending_reports = 100000;  // buffered while Redis is unreachable, one per client
+  size_t max_entries_per_read = 512;
+  AggregatorLimits limits;
+};
+
+class RedisStore final : public Store {
+ public:
+  // Starts the background thread; it connects (and keeps retrying) on its own.
+  RedisStore(RedisStoreOptions options, const Clock& clock);
+  ~RedisStore() override;
+
+  void Report(const ClientReport& report, Duration sync_interval, Timestamp now) override;
+  [[nodiscard]] FleetEstimate Estimate(Timestamp now) override;
+  [[nodiscard]] uint64_t overflowed_reports() const override;
+  [[nodiscard]] std::string_view name() const noexcept override { return "redis"; }
+
+  [[nodiscard]] bool IsLeader() const override;
+  void Publish(const RateTables& tables, uint64_t sequence) override;
+  [[nodiscard]] PublishedTables LatestPublished() const override;
+  [[nodiscard]] StoreStatus status() const override;
+  void Stop() override;
+
+  // Blocks until the background thread completed `rounds` more rounds (tests).
+  void WaitForRounds(int rounds);
+
+ private:
+  struct Pending {
+    store::v1::StoredReport report;
+    Timestamp received;
+    Duration lifetime;
+  };
+  using PendingMap = std::unordered_map<std::string, Pending>;  // by client
+
+  void Run();
+  // One round: flush, read, lease, fetch, publish. Returns false if Redis failed.
+  bool Round();
+  // Moves the pending reports into `batch` and appends the commands that write them.
+  void Flush(std::vector<std::vector<std::string>>* commands, PendingMap* batch);
+  // Puts back a batch whose write failed.
+  void Restore(PendingMap batch);
+  bool ReadStream(long long redis_now_ms);
+  void ApplyEntry(const RedisReply& entry, long long redis_now_ms);
+  void UpdateLease(const RedisReply& reply, Timestamp asked_at);
+  bool FetchTable();
+  void ReleaseLease();
+  void NoteFailure(const absl::Status& status);
+
+  const RedisStoreOptions options_;
+  const Clock& clock_;
+  const std::string reports_key_;
+  const std::string leader_key_;
+  const std::string table_key_;
+  const std::string sequence_key_;
+  RedisClient redis_;  // only the background thread (and Stop after joining it) uses it
+
+  // Background-thread state.
+  std::string last_id_ = "0";  // the last stream entry applied
+  long long redis_now_ms_ = 0;
+  bool ever_connected_ = false;
+  bool logged_unreachable_ = false;
+  uint64_t fetched_sequence_ = 0;
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;             // guarded by mu_
+  int rounds_ = 0;                    // guarded by mu_
+  bool round_requested_ = false;      // guarded by mu_
+  PendingMap pending_;                // guarded by mu_
+  Aggregator aggregator_;             // guarded by mu_
+  bool leader_ = false;               // guarded by mu_
+  Timestamp lease_valid_until_{};     // guarded by mu_
+  std::string to_publish_;            // guarded by mu_; serialized table
+  uint64_t to_publish_sequence_ = 0;  // guarded by mu_
+  PublishedTables latest_;            // guarded by mu_
+  StoreStatus status_;                // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace fleetrate::server
