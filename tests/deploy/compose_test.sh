@@ -46,7 +46,7 @@ for replica in fleetrate-1 fleetrate-2; do
   check "$replica builds the runtime stage and waits for a healthy Redis" $?
   [ "$(q "c.services[\"$replica\"].read_only + \" \" + c.services[\"$replica\"].cap_drop")" = "true ALL" ]
   check "$replica runs read-only with no capabilities" $?
-  q "c.services[\"$replica\"].networks.default.aliases" | grep -q '"fleetrate"'
+  grep -q '"fleetrate"' <<<"$(q "c.services[\"$replica\"].networks.default.aliases")"
   check "$replica answers as fleetrate" $?
 done
 [ "$(q 'c.services.demo.build.target + " " + c.services.demo.command[0]')" = "demo fleetrate:8081" ]

@@ -64,9 +64,9 @@ check "the default manifests are valid Kubernetes objects" $status
 check "defaults render Deployment, Service, ConfigMap, PDB and ServiceAccount only" $?
 [ "$(js 'find("Deployment").spec.replicas' "$work/default.yaml")" = 1 ]
 check "defaults run one replica" $?
-! server_args "$work/default.yaml" | grep -q -- "--store"
+! grep -q -- "--store" <<<"$(server_args "$work/default.yaml")"
 check "defaults keep the memory store (no --store)" $?
-server_args "$work/default.yaml" | grep -q -- "--config /etc/fleetrate/policies.yaml"
+grep -q -- "--config /etc/fleetrate/policies.yaml" <<<"$(server_args "$work/default.yaml")"
 check "the server reads the mounted policy file" $?
 [ "$(js 'find("Deployment").spec.strategy.type' "$work/default.yaml")" = RollingUpdate ]
 check "rolling update" $?
@@ -106,13 +106,13 @@ validate "$work/redis.yaml"
 status=$?
 [ $status -eq 0 ] || show_failure
 check "the Redis manifests are valid Kubernetes objects" $status
-server_args "$work/redis.yaml" | grep -q -- "--store redis://rel-fleetrate-redis:6379/0"
+grep -q -- "--store redis://rel-fleetrate-redis:6379/0" <<<"$(server_args "$work/redis.yaml")"
 check "redis.enabled=true runs the servers with --store redis://rel-fleetrate-redis:6379/0" $?
 [ "$(js 'find("StatefulSet").spec.replicas + " " + find("Service", "rel-fleetrate-redis").spec.clusterIP' "$work/redis.yaml")" = "1 None" ]
 check "a one-pod Redis StatefulSet behind a headless Service" $?
 [ "$(js 'find("StatefulSet").spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem' "$work/redis.yaml")" = true ]
 check "Redis runs with a read-only root filesystem" $?
-js 'find("NetworkPolicy").spec.ingress[0].from[0].podSelector.matchLabels["app.kubernetes.io/component"]' "$work/redis.yaml" | grep -qx server
+[ "$(js 'find("NetworkPolicy").spec.ingress[0].from[0].podSelector.matchLabels["app.kubernetes.io/component"]' "$work/redis.yaml")" = server ]
 check "only the fleetrate pods may reach the bundled Redis" $?
 [ "$(js 'const h = find("HorizontalPodAutoscaler"); h.spec.scaleTargetRef.name + " " + h.spec.minReplicas' "$work/redis.yaml")" = "rel-fleetrate 2" ]
 check "autoscaling renders an HPA on the Deployment" $?
@@ -127,13 +127,13 @@ status=$?
 check "the Redis-with-password manifests are valid" $status
 ! grep -q s3cret "$work/redis-auth.yaml"
 check "the password appears nowhere in clear text" $?
-! server_args "$work/redis-auth.yaml" | grep -q -- "--store"
+! grep -q -- "--store" <<<"$(server_args "$work/redis-auth.yaml")"
 check "with a password the store URL is not an argument" $?
-js 'find("Deployment").spec.template.spec.containers[0].env.find((e) => e.name === "FLEETRATE_STORE").value' \
-  "$work/redis-auth.yaml" | grep -qx 'redis://:$(FLEETRATE_REDIS_PASSWORD)@rel-fleetrate-redis:6379/0'
+[ "$(js 'find("Deployment").spec.template.spec.containers[0].env.find((e) => e.name === "FLEETRATE_STORE").value' \
+  "$work/redis-auth.yaml")" = 'redis://:$(FLEETRATE_REDIS_PASSWORD)@rel-fleetrate-redis:6379/0' ]
 check "FLEETRATE_STORE carries redis://:\$(FLEETRATE_REDIS_PASSWORD)@host:port/db" $?
-js 'find("StatefulSet").spec.template.spec.containers[0].args.join(" ")' "$work/redis-auth.yaml" |
-  grep -q -- '--requirepass $(REDIS_PASSWORD)'
+grep -q -- '--requirepass $(REDIS_PASSWORD)' \
+  <<<"$(js 'find("StatefulSet").spec.template.spec.containers[0].args.join(" ")' "$work/redis-auth.yaml")"
 check "the bundled Redis requires the password" $?
 
 # --- an external Redis ---
@@ -143,7 +143,7 @@ validate "$work/external.yaml"
 status=$?
 [ $status -eq 0 ] || show_failure
 check "the external-Redis manifests are valid" $status
-server_args "$work/external.yaml" | grep -q -- "--store redis://redis.shared.svc:6380/2"
+grep -q -- "--store redis://redis.shared.svc:6380/2" <<<"$(server_args "$work/external.yaml")"
 check "redis.external.address runs the servers with --store redis://redis.shared.svc:6380/2" $?
 [ "$(js 'docs.filter((d) => d.kind === "StatefulSet" || d.kind === "NetworkPolicy").length' "$work/external.yaml")" = 0 ]
 check "an external Redis bundles no Redis" $?
