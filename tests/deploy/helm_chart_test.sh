@@ -40,6 +40,18 @@ js() {
 }
 server_args() { js 'find("Deployment").spec.template.spec.containers[0].args.join(" ")' "$1"; }
 show_failure() { cat "$work/validate.log" "$work"/*.err 2>/dev/null | tail -20; }
+# render_valid NAME WHAT [helm args...]: renders NAME and checks that helm succeeds and every
+# manifest is a valid Kubernetes object.
+render_valid() {
+  local name=$1 what=$2 status
+  shift 2
+  render "$name" "$@"
+  check "helm template renders $what" $?
+  validate "$work/$name.yaml"
+  status=$?
+  [ $status -eq 0 ] || show_failure
+  check "the $what manifests are valid Kubernetes objects" $status
+}
 
 # --- lint: default values and every variant, strict (warnings fail) ---
 for variant in "" "--set redis.enabled=true --set replicaCount=2" \
@@ -53,12 +65,7 @@ for variant in "" "--set redis.enabled=true --set replicaCount=2" \
 done
 
 # --- defaults: one replica on the memory store, hardened, probed ---
-render default
-check "helm template renders the defaults" $?
-validate "$work/default.yaml"
-status=$?
-[ $status -eq 0 ] || show_failure
-check "the default manifests are valid Kubernetes objects" $status
+render_valid default "default"
 [ "$(js 'docs.map((d) => d.kind).sort().join(",")' "$work/default.yaml")" = \
   "ConfigMap,Deployment,PodDisruptionBudget,Service,ServiceAccount" ]
 check "defaults render Deployment, Service, ConfigMap, PDB and ServiceAccount only" $?
@@ -100,12 +107,8 @@ after=$(js 'find("Deployment").spec.template.metadata.annotations["checksum/poli
 check "a policy change changes the pods' checksum/policies annotation" $?
 
 # --- bundled Redis: the replicas switch to the Redis store ---
-render redis --set redis.enabled=true --set replicaCount=3 --set autoscaling.enabled=true
-check "helm template renders redis.enabled=true" $?
-validate "$work/redis.yaml"
-status=$?
-[ $status -eq 0 ] || show_failure
-check "the Redis manifests are valid Kubernetes objects" $status
+render_valid redis "bundled-Redis" --set redis.enabled=true --set replicaCount=3 \
+  --set autoscaling.enabled=true
 grep -q -- "--store redis://rel-fleetrate-redis:6379/0" <<<"$(server_args "$work/redis.yaml")"
 check "redis.enabled=true runs the servers with --store redis://rel-fleetrate-redis:6379/0" $?
 [ "$(js 'find("StatefulSet").spec.replicas + " " + find("Service", "rel-fleetrate-redis").spec.clusterIP' "$work/redis.yaml")" = "1 None" ]
@@ -120,11 +123,8 @@ check "autoscaling renders an HPA on the Deployment" $?
 check "with autoscaling the Deployment leaves replicas to the HPA" $?
 
 # --- a Redis password: through a Secret and FLEETRATE_STORE, never in the arguments ---
-render redis-auth --set redis.enabled=true --set replicaCount=2 --set redis.auth.password=s3cret
-validate "$work/redis-auth.yaml"
-status=$?
-[ $status -eq 0 ] || show_failure
-check "the Redis-with-password manifests are valid" $status
+render_valid redis-auth "Redis-with-password" --set redis.enabled=true --set replicaCount=2 \
+  --set redis.auth.password=s3cret
 ! grep -q s3cret "$work/redis-auth.yaml"
 check "the password appears nowhere in clear text" $?
 ! grep -q -- "--store" <<<"$(server_args "$work/redis-auth.yaml")"
@@ -137,12 +137,8 @@ grep -q -- '--requirepass $(REDIS_PASSWORD)' \
 check "the bundled Redis requires the password" $?
 
 # --- an external Redis ---
-render external --set redis.external.address=redis.shared.svc:6380 --set redis.db=2 \
-  --set replicaCount=2
-validate "$work/external.yaml"
-status=$?
-[ $status -eq 0 ] || show_failure
-check "the external-Redis manifests are valid" $status
+render_valid external "external-Redis" --set redis.external.address=redis.shared.svc:6380 \
+  --set redis.db=2 --set replicaCount=2
 grep -q -- "--store redis://redis.shared.svc:6380/2" <<<"$(server_args "$work/external.yaml")"
 check "redis.external.address runs the servers with --store redis://redis.shared.svc:6380/2" $?
 [ "$(js 'docs.filter((d) => d.kind === "StatefulSet" || d.kind === "NetworkPolicy").length' "$work/external.yaml")" = 0 ]
@@ -150,11 +146,8 @@ check "an external Redis bundles no Redis" $?
 
 # --- monitoring: ServiceMonitor (a CRD, validated with the prometheus-operator models) and the
 # Grafana dashboard ConfigMap ---
-render monitoring --set serviceMonitor.enabled=true --set grafanaDashboard.enabled=true
-validate "$work/monitoring.yaml"
-status=$?
-[ $status -eq 0 ] || show_failure
-check "the monitoring manifests are valid (ServiceMonitor against its CRD schema)" $status
+render_valid monitoring "monitoring" --set serviceMonitor.enabled=true \
+  --set grafanaDashboard.enabled=true
 [ "$(js 'const e = find("ServiceMonitor").spec.endpoints[0]; e.port + e.path' "$work/monitoring.yaml")" = http/metrics ]
 check "the ServiceMonitor scrapes http /metrics" $?
 NODE_PATH=$tools node -e '
