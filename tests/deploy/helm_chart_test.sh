@@ -158,6 +158,16 @@ NODE_PATH=$tools node -e '
   "$work/monitoring.yaml" "$chart/dashboards/fleetrate.json"
 check "the dashboard ConfigMap holds dashboards/fleetrate.json with the sidecar label" $?
 
+# --- NOTES.txt: what `helm install` prints, for the memory and the Redis store ---
+"$helm" install fr "$chart" -n tracing --dry-run=client >"$work/notes-memory.txt" 2>&1
+grep -q "Store: memory (one replica)" "$work/notes-memory.txt" &&
+  grep -q "fr-fleetrate.tracing.svc:8081" "$work/notes-memory.txt"
+check "NOTES name the memory store and the gRPC address" $?
+"$helm" install fr "$chart" -n tracing --dry-run=client --set redis.external.address=r.db:6379 \
+  --set replicaCount=2 >"$work/notes-redis.txt" 2>&1
+grep -q "Store: Redis at r.db:6379" "$work/notes-redis.txt"
+check "NOTES name the Redis store" $?
+
 # --- settings that cannot work are refused with the reason ---
 render bad-replicas --set replicaCount=2
 [ $? -ne 0 ] && grep -q "need Redis" "$work/bad-replicas.err"
