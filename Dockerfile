@@ -42,9 +42,10 @@ RUN apt-get update \
 FROM runtime-base AS demo
 COPY --from=builder /build-demo/instrumented_app /usr/local/bin/instrumented_app
 USER 10001:10001
-# Runs for a day against the compose service "fleetrate"; spans go to stdout as JSON lines.
+# instrumented_app [SERVER] [SECONDS] [SPANS.jsonl | otlp://HOST:PORT]: a minute against the
+# compose service "fleetrate", spans dropped, then a summary line on stdout.
 ENTRYPOINT ["/usr/local/bin/instrumented_app"]
-CMD ["fleetrate:8081", "86400", "/dev/stdout"]
+CMD ["fleetrate:8081", "60", "/dev/null"]
 
 FROM runtime-base AS runtime
 COPY --from=builder /opt/fleetrate/bin/fleetrate-server /usr/local/bin/fleetrate-server

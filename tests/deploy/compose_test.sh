@@ -51,6 +51,8 @@ for replica in fleetrate-1 fleetrate-2; do
 done
 [ "$(q 'c.services.demo.build.target + " " + c.services.demo.command[0]')" = "demo fleetrate:8081" ]
 check "the demo app builds the demo stage and Syncs with fleetrate:8081" $?
+[ "$(q 'c.services.demo.cpus')" = 0.5 ]
+check "the demo app, which runs flat out, gets half a core" $?
 q 'c.services.prometheus.volumes.map((v) => typeof v === "string" ? v : v.source + ":" + v.target).join()' |
   grep -q "deploy/compose/prometheus.yml:/etc/prometheus/prometheus.yml"
 check "Prometheus gets deploy/compose/prometheus.yml" $?
