@@ -12,7 +12,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cmake g++ ninja-build pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
-      libboost-dev prometheus-cpp-dev libyaml-cpp-dev \
+      libboost-dev prometheus-cpp-dev libyaml-cpp-dev libhiredis-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -30,11 +30,12 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_PREFIX_PATH=/opt/fleetrate \
  && cmake --build /build-demo
 
-# Runtime libraries shared by both images (what `ldd fleetrate-server` lists, by package).
+# Runtime libraries shared by both images (what `ldd fleetrate-server` lists, by package;
+# hiredis is the Redis store's client).
 FROM ${DEBIAN_IMAGE} AS runtime-base
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libgrpc++1.51 libprotobuf32 libprometheus-cpp-core1.0 libyaml-cpp0.7 \
+      libgrpc++1.51 libprotobuf32 libprometheus-cpp-core1.0 libyaml-cpp0.7 libhiredis0.14 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 fleetrate \
  && useradd --system --uid 10001 --gid fleetrate --home-dir /nonexistent --shell /usr/sbin/nologin fleetrate

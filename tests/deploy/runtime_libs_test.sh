@@ -2,7 +2,7 @@
 # The server image installs only the runtime packages its Dockerfile names (no compiler, no
 # -dev packages). This checks, without Docker, that those packages and their dependencies hold
 # every shared library the real fleetrate-server links, as `ldd` lists them, and that the
-# builder stage installs every build package scripts/lib.sh installs for the server.
+# builder stage installs every build package scripts/lib.sh installs.
 # Usage: runtime_libs_test.sh BINARY SOURCE_DIR
 set -uo pipefail
 bin=$1
@@ -22,7 +22,7 @@ check "the runtime stage names its packages" $?
 
 # Installed dependencies, recursively, from dpkg's own database (no apt lists needed).
 declare -A closure=()
-queue=($runtime)
+read -r -a queue <<<"$(tr '\n' ' ' <<<"$runtime")"
 while [ ${#queue[@]} -gt 0 ]; do
   pkg=${queue[0]}
   queue=("${queue[@]:1}")
@@ -49,12 +49,16 @@ for lib in $libs; do
   check "${lib##*/} ($pkg) comes with the runtime packages" $?
 done
 
-# The builder compiles with the same Debian packages as scripts/run (minus test-only ones).
+# The builder installs every package scripts/lib.sh installs to build, all but the ones only
+# the tests and the tools use.
 builder=$(stage_packages builder)
-for pkg in cmake g++ ninja-build pkg-config libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev \
-  protobuf-compiler libboost-dev prometheus-cpp-dev libyaml-cpp-dev; do
-  grep -q "$pkg" "$src/scripts/lib.sh" && grep -qx -- "$pkg" <<<"$builder"
-  check "the builder stage installs $pkg" $?
+build_packages=$(bash -c 'source "$1/scripts/lib.sh" && printf "%s\n" "${FLEETRATE_APT_PACKAGES[@]}"' \
+  _ "$src" | grep -vxE 'clang-format|libgtest-dev|libgmock-dev|libbenchmark-dev|prometheus|curl|docker-compose|unzip')
+[ -n "$build_packages" ]
+check "scripts/lib.sh lists the build packages" $?
+for pkg in $build_packages; do
+  grep -qx -- "$pkg" <<<"$builder"
+  check "the builder stage installs $pkg (scripts/lib.sh builds with it)" $?
 done
 
 echo "$passed passed, $failures failed"
