@@ -28,6 +28,7 @@ using fleetrate::sim::Algorithm;
 constexpr char kUsage[] =
     "usage: fleetrate-sim [--out DIR] [--seed N] [--clients N] [--operations N] [--qps X]\n"
     "                     [--warmup-s N] [--scenarios a,b] [--algorithms a,b] [--threads N]\n"
+    "                     [--cap-burst-s X]\n"
     "scenarios: steady,step,spike,diurnal,churn,rare; algorithms: fleetrate,seed,jaeger,fixed\n";
 
 std::vector<std::string> Split(const std::string& text) {
@@ -92,6 +93,8 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
       flags->options.fleet_qps = number;
     } else if (flag == "--warmup-s" && number >= 60 && number <= 86400) {
       flags->options.warmup_seconds = static_cast<int>(number);
+    } else if (flag == "--cap-burst-s" && number > 0 && number <= 3600) {
+      flags->options.cap_burst_seconds = number;
     } else if (flag == "--threads" && number >= 1 && number <= 64) {
       flags->threads = static_cast<int>(number);
     } else {
@@ -154,10 +157,12 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "fleetrate-sim: %d clients, %d operations (Zipf s=%.2f), %.0f roots/s, target %.3g "
-      "traces/s per operation, seed %llu, warm-up %d s, %d s per run, fixed p = %.6f\n\n",
+      "traces/s per operation, seed %llu, warm-up %d s, %d s per run, fixed p = %.6f, "
+      "local-cap burst %.3g s\n\n",
       options.clients, options.operations, options.zipf_exponent, options.fleet_qps,
       options.target_per_key, static_cast<unsigned long long>(options.seed), options.warmup_seconds,
-      2 * options.warmup_seconds, fleetrate::sim::FixedProbability(options));
+      2 * options.warmup_seconds, fleetrate::sim::FixedProbability(options),
+      options.cap_burst_seconds);
   std::printf("%s", fleetrate::sim::SummaryTable(summaries).c_str());
   std::fprintf(stderr, "fleetrate-sim: %zu runs in %.1f s on %d threads\n", jobs, wall,
                flags.threads);

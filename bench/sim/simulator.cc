@@ -378,7 +378,8 @@ class Run {
       }
       cell.cap_interval = IntervalOf(cap);
       // Burst of one second of tokens, at least one (Sampler::ResolveRateLocked).
-      cell.cap_tolerance = (std::max(1.0, std::floor(cap)) - 1.0) * cell.cap_interval;
+      const double burst = std::max(1.0, std::floor(cap * options_.cap_burst_seconds));
+      cell.cap_tolerance = (burst - 1.0) * cell.cap_interval;
     }
   }
 
@@ -392,8 +393,10 @@ class Run {
       }
       rates = fallback_.get();
     }
-    if (rates != viewed_) {
+    // Holding the viewed table keeps its address from being reused by a later one.
+    if (rates != viewed_ || tables_ != viewed_tables_) {
       viewed_ = rates;
+      viewed_tables_ = tables_;
       table_view_.assign(ops_, nullptr);
       for (const auto& [operation, rate] : rates->operations) {
         auto it = index_.find(operation);
@@ -532,6 +535,7 @@ class Run {
   std::unordered_map<std::string, size_t> index_;
   std::unique_ptr<ServiceRates> fallback_;
   const ServiceRates* viewed_ = nullptr;
+  std::shared_ptr<const RateTables> viewed_tables_;
   std::vector<const KeyRate*> table_view_;
   std::vector<double> own_rate_;
 
