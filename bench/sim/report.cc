@@ -101,8 +101,11 @@ Summary Summarize(const Scenario& scenario, const RunResult& run, const SimOptio
   for (int event : scenario.overshoot_from) {
     for (int t = event; t < std::min(duration, event + kHoldSeconds); ++t) {
       const double target = run.target[static_cast<size_t>(t)];
-      if (target > 0)
-        s.overshoot = std::max(s.overshoot, run.achieved[static_cast<size_t>(t)] / target);
+      if (!(target > 0)) continue;
+      const double achieved = run.achieved[static_cast<size_t>(t)];
+      s.overshoot = std::max(s.overshoot, achieved / target);
+      s.excess_seconds =
+          std::max(0.0, s.excess_seconds) + std::max(0.0, achieved - target) / target;
     }
   }
   if (scenario.rare_operations > 0) {
@@ -120,16 +123,17 @@ Summary Summarize(const Scenario& scenario, const RunResult& run, const SimOptio
 std::string SummaryTable(const std::vector<Summary>& summaries) {
   std::ostringstream out;
   char line[256];
-  std::snprintf(line, sizeof(line), "%-8s %-10s %9s %9s %7s %8s %12s %9s %9s %9s\n", "scenario",
-                "algorithm", "err_all", "err_post", "volume", "key_err", "settle_s", "overshoot",
-                "rare_min", "rare_ops");
+  constexpr char kFormat[] = "%-8s %-10s %8s %8s %6s %8s %11s %9s %8s %8s %8s\n";
+  std::snprintf(line, sizeof(line), kFormat, "scenario", "algorithm", "err_all", "err_post",
+                "volume", "key_err", "settle_s", "overshoot", "excess_s", "rare_min", "rare_ops");
   out << line;
   for (const Summary& s : summaries) {
-    std::snprintf(line, sizeof(line), "%-8s %-10s %9s %9s %7s %8s %12s %9s %9s %9s\n",
-                  s.scenario.c_str(), s.algorithm.c_str(), Percent(s.error_all).c_str(),
-                  Percent(s.error_after_warmup).c_str(), Fixed(s.volume_ratio, 2).c_str(),
-                  Percent(s.key_error).c_str(), SettleText(s.settle_seconds).c_str(),
+    std::snprintf(line, sizeof(line), kFormat, s.scenario.c_str(), s.algorithm.c_str(),
+                  Percent(s.error_all).c_str(), Percent(s.error_after_warmup).c_str(),
+                  Fixed(s.volume_ratio, 2).c_str(), Percent(s.key_error).c_str(),
+                  SettleText(s.settle_seconds).c_str(),
                   s.overshoot < 0 ? "-" : (Fixed(s.overshoot, 2) + "x").c_str(),
+                  s.excess_seconds < 0 ? "-" : Fixed(s.excess_seconds, 0).c_str(),
                   Percent(s.rare_minute_coverage).c_str(),
                   Percent(s.rare_operation_coverage).c_str());
     out << line;
@@ -149,14 +153,17 @@ void WriteTimeSeriesCsv(std::ostream& out, const std::vector<RunResult>& runs) {
 
 void WriteSummaryCsv(std::ostream& out, const std::vector<Summary>& summaries) {
   out << "scenario,algorithm,error_all,error_after_warmup,volume_ratio,key_error,settle_seconds,"
-         "overshoot,rare_minute_coverage,rare_operation_coverage\n";
+         "overshoot,excess_seconds,rare_minute_coverage,rare_operation_coverage\n";
+  const auto optional = [](double value, int decimals) {
+    return value < 0 ? std::string() : Fixed(value, decimals);
+  };
   for (const Summary& s : summaries) {
     out << s.scenario << ',' << s.algorithm << ',' << Fixed(s.error_all, 4) << ','
         << Fixed(s.error_after_warmup, 4) << ',' << Fixed(s.volume_ratio, 4) << ','
         << Fixed(s.key_error, 4) << ',' << SettleText(s.settle_seconds) << ','
-        << (s.overshoot < 0 ? "" : Fixed(s.overshoot, 3)) << ','
-        << (s.rare_minute_coverage < 0 ? "" : Fixed(s.rare_minute_coverage, 4)) << ','
-        << (s.rare_operation_coverage < 0 ? "" : Fixed(s.rare_operation_coverage, 4)) << '\n';
+        << optional(s.overshoot, 3) << ',' << optional(s.excess_seconds, 1) << ','
+        << optional(s.rare_minute_coverage, 4) << ',' << optional(s.rare_operation_coverage, 4)
+        << '\n';
   }
 }
 

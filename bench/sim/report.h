@@ -38,6 +38,9 @@ struct Summary {
   std::vector<double> settle_seconds;
   // Peak 1-s achieved / target in the 60 s after each Scenario::overshoot_from; -1: none.
   double overshoot = -1;
+  // Over the same 60 s: Σ max(0, achieved − target) / target, i.e. the extra traces in seconds
+  // of target (a standing surplus counts too: 1.3 × target adds 18 s over 60 s); -1: none.
+  double excess_seconds = -1;
   // Rare operations: share of (operation, minute) with a root that kept one, and share of
   // operations seen in the run with ≥ 1 kept; -1 without rare operations.
   double rare_minute_coverage = -1;

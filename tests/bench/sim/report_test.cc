@@ -42,6 +42,7 @@ TEST(SummarizeTest, ErrorsOvershootAndSettleTimeOfAKnownRun) {
   EXPECT_NEAR(s.error_after_warmup, 0.0, 1e-12);
   EXPECT_NEAR(s.volume_ratio, 1.0, 1e-12);
   EXPECT_NEAR(s.overshoot, 3.0, 1e-12);
+  EXPECT_NEAR(s.excess_seconds, 20 * 2.0, 1e-9);  // 20 s at twice the target too many
   // The trailing 10-s mean is clean from t = 129 (window 120..129) on.
   ASSERT_EQ(s.settle_seconds.size(), 1u);
   EXPECT_EQ(s.settle_seconds[0], 29);
