@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "bench/sim/random.h"
+#include "bench/sim/token_bucket.h"
 #include "server/common/clock.h"
 #include "server/policy/policy.h"
 #include "server/rates/aggregator.h"
@@ -47,10 +48,10 @@ struct Cell {
   double p = 0;
   // GCRA token buckets (client/src/token_bucket.h) in seconds: the theoretical arrival time of
   // the next token; a bucket starts full.
-  double cap_tat = -1e18;
+  double cap_tat = kFullBucket;
   double cap_interval = 0;  // 0: no local cap
   double cap_tolerance = 0;
-  double bound_tat = -1e18;
+  double bound_tat = kFullBucket;
   double bound_interval = 0;  // 0: no lower bound
 };
 
@@ -60,17 +61,6 @@ struct SimClient {
   double last_sync = 0;
   std::vector<Cell> cells;
 };
-
-// Takes up to `want` tokens at `now` from a GCRA bucket; returns how many conformed.
-uint64_t TakeTokens(double* tat, double now, double interval, double tolerance, uint64_t want) {
-  if (want == 0) return 0;
-  const double base = std::max(*tat, now);
-  if (base - now > tolerance) return 0;
-  const double room = std::floor((now + tolerance - base) / interval) + 1;
-  const uint64_t take = std::min<uint64_t>(want, static_cast<uint64_t>(room));
-  *tat = base + static_cast<double>(take) * interval;
-  return take;
-}
 
 // FNV-1a: std::hash is implementation-defined, and seeds must not be.
 uint64_t NameHash(const std::string& name) {
