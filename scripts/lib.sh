@@ -4,16 +4,21 @@
 FLEETRATE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FLEETRATE_BUILD_DIR=${FLEETRATE_BUILD_DIR:-$FLEETRATE_ROOT/build}
 
-# Debian 12 packages the build and the tests need.
-FLEETRATE_APT_PACKAGES=(
-  cmake g++ ninja-build pkg-config clang-format
+# Debian 12 packages the server and the client library build with (the Dockerfile's builder
+# stage installs the same; tests/deploy checks it).
+FLEETRATE_BUILD_PACKAGES=(
+  cmake g++ ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev prometheus-cpp-dev libyaml-cpp-dev libhiredis-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+)
+# What the tests and benchmarks add.
+FLEETRATE_TEST_PACKAGES=(
+  clang-format libgtest-dev libgmock-dev libbenchmark-dev
   prometheus curl  # the observability test: promtool (shipped in prometheus) and a real scrape
   redis-server  # the Redis store's tests start their own redis-server processes
   docker-compose unzip  # the deploy tests: `docker-compose config`; helm comes zipped in npm
 )
+FLEETRATE_APT_PACKAGES=("${FLEETRATE_BUILD_PACKAGES[@]}" "${FLEETRATE_TEST_PACKAGES[@]}")
 
 log() { printf '[fleetrate] %s\n' "$*" >&2; }
 

@@ -49,11 +49,10 @@ for lib in $libs; do
   check "${lib##*/} ($pkg) comes with the runtime packages" $?
 done
 
-# The builder installs every package scripts/lib.sh installs to build, all but the ones only
-# the tests and the tools use.
+# The builder installs every package scripts/lib.sh builds with (its test packages aside).
 builder=$(stage_packages builder)
-build_packages=$(bash -c 'source "$1/scripts/lib.sh" && printf "%s\n" "${FLEETRATE_APT_PACKAGES[@]}"' \
-  _ "$src" | grep -vxE 'clang-format|libgtest-dev|libgmock-dev|libbenchmark-dev|prometheus|curl|docker-compose|unzip')
+build_packages=$(bash -c 'source "$1/scripts/lib.sh" && printf "%s\n" "${FLEETRATE_BUILD_PACKAGES[@]}"' \
+  _ "$src")
 [ -n "$build_packages" ]
 check "scripts/lib.sh lists the build packages" $?
 for pkg in $build_packages; do
