@@ -10,6 +10,7 @@
 
 #include "bench/sim/random.h"
 #include "bench/sim/token_bucket.h"
+#include "fleetrate/rate_table.h"
 #include "server/common/clock.h"
 #include "server/policy/policy.h"
 #include "server/rates/aggregator.h"
@@ -367,8 +368,10 @@ class Run {
         cap = rate.local_cap_per_second;
       }
       cell.cap_interval = IntervalOf(cap);
-      // Burst of one second of tokens, at least one (Sampler::ResolveRateLocked).
-      const double burst = std::max(1.0, std::floor(cap * options_.cap_burst_seconds));
+      // As the client's Poller and Sampler size the bucket: an adaptive cap holds one second
+      // of tokens and at least kMinAdaptiveCapTokens; a rate limit one second, at least one.
+      const double min_tokens = rate.burst > 0 ? kMinAdaptiveCapTokens : 1.0;
+      const double burst = std::max(min_tokens, std::floor(cap * options_.cap_burst_seconds));
       cell.cap_tolerance = (burst - 1.0) * cell.cap_interval;
     }
   }

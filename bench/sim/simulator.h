@@ -46,8 +46,9 @@ struct SimOptions {
   int warmup_seconds = 1800;    // before any scenario event; runs last 2 × warm-up
   double sync_interval_seconds = 10;  // fleetrate and the seed sampler
   double jaeger_poll_seconds = 60;
-  // The fleetrate client's local-cap bucket holds this many seconds of tokens (at least one).
-  // The client library uses 1 (client/src/sampler.cc); other values are a what-if.
+  // The fleetrate client's local-cap bucket holds this many seconds of tokens (at least
+  // fleetrate::kMinAdaptiveCapTokens for an adaptive cap). The client library uses 1
+  // (client/src/poller.cc, sampler.cc); other values are a what-if.
   double cap_burst_seconds = 1;
   uint64_t seed = 1;
 };

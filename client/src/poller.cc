@@ -294,6 +294,9 @@ void Poller::ApplyRates(const v1::SyncResponse& response) {
     out.probability = rate.probability();
     out.threshold = std::min(rate.threshold(), kMaxThreshold);  // the server's value as given
     out.local_cap_per_second = LocalCap(rate, operation);
+    if (rate.burst() > 0) {
+      out.local_cap_burst = std::max(kMinAdaptiveCapTokens, out.local_cap_per_second);
+    }
     out.lower_bound_per_second = rate.lower_bound_per_second();
     return out;
   };

@@ -322,8 +322,9 @@ void Sampler::ResolveRateLocked(OperationRecord& record) const noexcept {
   record.configured_lower_bound_ns = internal::IntervalNanos(rate.lower_bound_per_second);
   record.lower_bound_interval_ns.store(record.configured_lower_bound_ns, std::memory_order_relaxed);
   const int64_t cap_interval = internal::IntervalNanos(rate.local_cap_per_second);
-  // Burst: one second of tokens (at least one).
-  const double burst = std::max(1.0, std::floor(rate.local_cap_per_second));
+  // Burst: as the rate says, or one second of tokens (at least one).
+  const double burst = std::max(
+      1.0, std::floor(rate.local_cap_burst > 0 ? rate.local_cap_burst : rate.local_cap_per_second));
   record.local_cap_tolerance_ns.store(
       static_cast<int64_t>((burst - 1.0) * static_cast<double>(cap_interval)),
       std::memory_order_relaxed);

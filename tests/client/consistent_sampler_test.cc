@@ -208,6 +208,50 @@ TEST(ConsistentSamplerTest, TheInlineHandlePathDecidesExactlyLikeTheFullPath) {
   EXPECT_EQ(a[0].roots_sampled, kept);
 }
 
+// Keeps at 0.01/s under a cap of 0.02/s (the default burst of 2 on a client whose expected keep
+// rate is far below 1/s): a one-token bucket drops every keep that follows another within
+// 50 s (a third of them); the adaptive cap's bucket (kMinAdaptiveCapTokens) drops next to none, and
+// still holds the long-run rate to the cap.
+TEST(ConsistentSamplerTest, AnAdaptiveCapsBucketDoesNotClipPoissonKeepsAtItsOwnRate) {
+  const auto kept_share = [](double burst_tokens) {
+    ManualClock clock;
+    SamplerOptions options;
+    options.clock = &clock;
+    Sampler sampler(options);
+    OperationRate rate = OperationRate::FromProbability(1.0);
+    rate.local_cap_per_second = 0.02;
+    rate.local_cap_burst = burst_tokens;
+    sampler.ApplyTable(TableWith(rate));
+    std::mt19937_64 rng(5);
+    std::exponential_distribution<double> gap_s(0.01);
+    constexpr int kRoots = 4000;
+    int kept = 0;
+    for (int i = 0; i < kRoots; ++i) {
+      clock.Advance(std::chrono::nanoseconds(static_cast<int64_t>(gap_s(rng) * 1e9)));
+      kept +=
+          sampler.ShouldSample(Root("op", kRandomnessMask)).decision == Decision::kRecordAndSample;
+    }
+    return static_cast<double>(kept) / kRoots;
+  };
+  EXPECT_NEAR(kept_share(0), 2.0 / 3, 0.03);  // one token: the clipping the floor prevents
+  EXPECT_GT(kept_share(kMinAdaptiveCapTokens), 0.99);
+  // A burst of roots all kept by probability: the bucket grants its tokens, then nothing.
+  ManualClock clock;
+  SamplerOptions options;
+  options.clock = &clock;
+  Sampler sampler(options);
+  OperationRate rate = OperationRate::FromProbability(1.0);
+  rate.local_cap_per_second = 0.02;
+  rate.local_cap_burst = kMinAdaptiveCapTokens;
+  sampler.ApplyTable(TableWith(rate));
+  int kept = 0;
+  for (int i = 0; i < 1000; ++i) {
+    kept +=
+        sampler.ShouldSample(Root("op", kRandomnessMask)).decision == Decision::kRecordAndSample;
+  }
+  EXPECT_EQ(kept, static_cast<int>(kMinAdaptiveCapTokens));
+}
+
 TEST(ConsistentSamplerTest, LowerBoundKeepsWhatTheProbabilityDropsWithoutTh) {
   ManualClock clock;
   SamplerOptions options;

@@ -161,6 +161,11 @@ TEST(PollerTest, AdaptiveCapsFollowTheClientsOwnRateAcrossNotModified) {
   poller->Start();
   // 2 × 0.5 × ~1000/s; generous bounds: the machine may be slow, the pacing is by elapsed time.
   EXPECT_TRUE(Eventually([&] { return cap() > 500 && cap() < 2000; })) << cap();
+  {
+    auto table = sampler.table();
+    // One second of tokens at this rate (more than the token floor).
+    EXPECT_EQ(table->Find("op")->local_cap_burst, table->Find("op")->local_cap_per_second);
+  }
   const size_t syncs_before = server.service().syncs().size();
   per_second = 100;  // the client's own traffic falls ten times: its cap follows
   EXPECT_TRUE(Eventually([&] { return cap() > 50 && cap() < 200; })) << cap();

@@ -27,13 +27,24 @@
 namespace fleetrate {
 
 // How one operation is sampled (mirrors fleetrate.v1.OperationRate).
+// The least an adaptive local cap's bucket holds. A cap is burst × the client's expected kept
+// rate; where that rate is far below 1/s, a one-token bucket drops every keep that follows
+// another within 1/cap seconds — a third of Poisson keeps at the default burst of 2, found by
+// the fleet simulator (BENCHMARKS.md). Five tokens drop 0.2 % of them. The price is paid in
+// spikes: each client may let five traces of an operation through at once before the cap's
+// rate holds, which across a large fleet is many times a small key's target (BENCHMARKS.md).
+inline constexpr double kMinAdaptiveCapTokens = 5;
+
 struct OperationRate {
   // Probability in [0, 1] that a root span is kept.
   double probability = 0.0;
   // OpenTelemetry rejection threshold: keep iff R >= threshold. kMaxThreshold keeps nothing.
   uint64_t threshold = kMaxThreshold;
-  // Local cap on kept roots per second (a token bucket with one second of burst); 0: none.
+  // Local cap on kept roots per second (a token bucket); 0: none.
   double local_cap_per_second = 0.0;
+  // Tokens the local-cap bucket holds. 0: one second of tokens, at least one (a fixed rate
+  // limit). The Client sets max(one second, kMinAdaptiveCapTokens) for adaptive caps.
+  double local_cap_burst = 0.0;
   // This client's share of the lower bound, traces per second (a token bucket consulted when
   // the probability drops a root); 0 means none.
   double lower_bound_per_second = 0.0;
