@@ -36,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "fleetrate/v1/sampling.grpc.pb.h"
 
 namespace {
@@ -557,6 +558,8 @@ void PrintResult(const Options& options, const std::string& target, Mode mode, c
 }  // namespace
 
 int main(int argc, char** argv) {
+  // As fleetrate-server does (server/main.cc), so the empty-handler baseline runs gRPC alike.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   Options options;
   if (const std::string error = ParseFlags(argc, argv, &options); !error.empty()) {
     if (error == "help") {

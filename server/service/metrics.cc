@@ -130,7 +130,7 @@ ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry, Met
   policy_loads_.Add({{"result", "success"}});
   policy_loads_.Add({{"result", "error"}});
   // Present from the start, so rate() over it works before the first Sync.
-  sync_requests_.Add({{"code", "OK"}});
+  sync_ok_ = &sync_requests_.Add({{"code", "OK"}});
   prometheus::BuildGauge()
       .Name("fleetrate_build_info")
       .Help("Always 1; the labels say which build is running")
@@ -167,6 +167,11 @@ void ServerMetrics::RecordStore(const StoreStatus& status) {
       last_store_.tables_fetched);
   add(store_leader_changes_, status.leader_changes, last_store_.leader_changes);
   last_store_ = status;
+}
+
+void ServerMetrics::RecordSyncOk(double seconds) {
+  sync_ok_->Increment();
+  sync_duration_.Observe(seconds);
 }
 
 void ServerMetrics::RecordSync(const std::string& code, double seconds) {

@@ -57,6 +57,8 @@ class ServerMetrics {
 
   // Counts one Sync by its gRPC status code name ("OK", "INVALID_ARGUMENT", ...).
   void RecordSync(const std::string& code, double seconds);
+  // RecordSync("OK", seconds) without building a label set: the Sync hot path.
+  void RecordSyncOk(double seconds);
   // Counts one policy load after startup (file reload or SetPolicies) by its result.
   void RecordPolicyLoad(bool ok);
   // Updates the gauges that follow the rate table: scopes, budget, per-scope rates and the
@@ -84,6 +86,7 @@ class ServerMetrics {
   std::shared_ptr<ProcessCollector> process_;
   const MetricsLimits limits_;
   prometheus::Family<prometheus::Counter>& sync_requests_;
+  prometheus::Counter* sync_ok_ = nullptr;  // sync_requests_{code="OK"}, set in the constructor
   prometheus::Family<prometheus::Counter>& policy_loads_;
   prometheus::Gauge& policy_last_load_ok_;
   prometheus::Histogram& sync_duration_;

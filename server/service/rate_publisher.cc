@@ -94,6 +94,11 @@ std::shared_ptr<const RateTables> RatePublisher::Current() const {
   return tables_;
 }
 
+RatePublisher::Snapshot RatePublisher::snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {policies_, tables_};
+}
+
 std::shared_ptr<const Policies> RatePublisher::policies() const {
   std::lock_guard<std::mutex> lock(mu_);
   return policies_;

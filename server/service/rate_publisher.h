@@ -35,6 +35,12 @@ class RatePublisher {
 
   [[nodiscard]] std::shared_ptr<const RateTables> Current() const;
   [[nodiscard]] std::shared_ptr<const Policies> policies() const;
+  // Both at once, under one lock (the Sync path).
+  struct Snapshot {
+    std::shared_ptr<const Policies> policies;
+    std::shared_ptr<const RateTables> tables;
+  };
+  [[nodiscard]] Snapshot snapshot() const;
   void SetPolicies(std::shared_ptr<const Policies> policies);
   // True once the first table has been published.
   [[nodiscard]] bool ready() const;

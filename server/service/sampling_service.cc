@@ -1,9 +1,12 @@
 #include "server/service/sampling_service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <string>
-#include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "server/common/strings.h"
@@ -15,14 +18,20 @@ grpc::Status Invalid(std::string message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message));
 }
 
-// A required or optional string field with a byte limit.
-grpc::Status CheckString(std::string_view field, const std::string& value, size_t max_bytes,
+// A required or optional string field with a byte limit. `field` is called only to name the
+// field in an error: valid requests build no strings.
+template <typename FieldName>
+grpc::Status CheckString(const FieldName& field, const std::string& value, size_t max_bytes,
                          bool required) {
-  if (required && value.empty()) return Invalid(StrCat(field, ": required, got empty"));
+  if (required && value.empty()) return Invalid(StrCat(field(), ": required, got empty"));
   if (value.size() > max_bytes) {
-    return Invalid(StrCat(field, ": at most ", max_bytes, " bytes, got ", value.size()));
+    return Invalid(StrCat(field(), ": at most ", max_bytes, " bytes, got ", value.size()));
   }
   return grpc::Status::OK;
+}
+
+auto Named(const char* name) {
+  return [name] { return name; };
 }
 
 // The slice fingerprint sees per-client values in steps of about 19 % (a quarter power of two),
@@ -44,35 +53,50 @@ void Mix(uint64_t* hash, uint64_t value) {
 // Writes one rate for a client that gets `even_share` of the scope's per-client values. Nothing
 // here depends on the client's own traffic: adaptive caps are computed by the client itself
 // (burst × p × its own rate), so traffic noise never changes a client's slice.
-void FillRate(const KeyRate& rate, double even_share, v1::OperationRate* out,
-              uint64_t* fingerprint) {
+void FillRate(const KeyRate& rate, double even_share, v1::OperationRate* out) {
   out->set_probability(rate.probability);
   out->set_threshold(rate.threshold);
   if (rate.reasons & kRateLimited) out->set_local_cap_per_second(rate.local_cap_per_second);
   out->set_lower_bound_per_second(rate.lower_bound_per_second * even_share);
   out->set_burst(rate.burst);
-  Mix(fingerprint, Quantize(out->lower_bound_per_second()));
+}
+
+// The version a client holds fingerprints its slice: the scope's version (every probability,
+// bound and burst) and the values split evenly across the scope's live clients, as FillRate and
+// the capture policy write them. Computed before the answer is built, so the common
+// not_modified answer builds nothing.
+uint64_t SliceVersion(const ServiceRates& rates, double even_share) {
+  uint64_t fingerprint = 14695981039346656037ULL;
+  Mix(&fingerprint, rates.version);
+  for (const auto& [operation, rate] : rates.operations) {
+    Mix(&fingerprint, Quantize(rate.lower_bound_per_second * even_share));
+  }
+  Mix(&fingerprint, Quantize(rates.default_rate.lower_bound_per_second * even_share));
+  Mix(&fingerprint, Quantize(rates.capture.errors_per_second * even_share));
+  Mix(&fingerprint, Quantize(rates.capture.slow_per_second * even_share));
+  return fingerprint == 0 ? 1 : fingerprint;  // 0 means "no table"
 }
 
 }  // namespace
 
 grpc::Status ValidateSyncRequest(const v1::SyncRequest& request, const SyncLimits& limits) {
   const v1::ClientIdentity& client = request.client();
-  if (auto s = CheckString("client.instance_id", client.instance_id(), limits.max_instance_id_bytes,
-                           true);
+  if (auto s = CheckString(Named("client.instance_id"), client.instance_id(),
+                           limits.max_instance_id_bytes, true);
       !s.ok()) {
     return s;
   }
-  if (auto s = CheckString("client.service", client.service(), limits.max_service_bytes, true);
+  if (auto s =
+          CheckString(Named("client.service"), client.service(), limits.max_service_bytes, true);
       !s.ok()) {
     return s;
   }
-  if (auto s = CheckString("client.environment", client.environment(), limits.max_environment_bytes,
-                           false);
+  if (auto s = CheckString(Named("client.environment"), client.environment(),
+                           limits.max_environment_bytes, false);
       !s.ok()) {
     return s;
   }
-  if (auto s = CheckString("client.library_version", client.library_version(),
+  if (auto s = CheckString(Named("client.library_version"), client.library_version(),
                            limits.max_library_version_bytes, false);
       !s.ok()) {
     return s;
@@ -92,21 +116,34 @@ grpc::Status ValidateSyncRequest(const v1::SyncRequest& request, const SyncLimit
     return Invalid(StrCat("operations: at most ", limits.max_operations, " entries, got ",
                           request.operations_size()));
   }
-  std::unordered_set<std::string_view> seen;
   for (int i = 0; i < request.operations_size(); ++i) {
     const v1::OperationCounts& op = request.operations(i);
-    const std::string field = StrCat("operations[", i, "]");
-    if (auto s = CheckString(StrCat(field, ".operation"), op.operation(),
-                             limits.max_operation_bytes, true);
+    if (auto s = CheckString([i] { return StrCat("operations[", i, "].operation"); },
+                             op.operation(), limits.max_operation_bytes, true);
         !s.ok()) {
       return s;
     }
-    if (!seen.insert(op.operation()).second) {
-      return Invalid(StrCat(field, ".operation: duplicate '", op.operation(), "'"));
-    }
     if (op.roots_sampled() > op.roots_seen()) {
-      return Invalid(StrCat(field, ".roots_sampled: must be <= roots_seen (", op.roots_seen(),
-                            "), got ", op.roots_sampled()));
+      return Invalid(StrCat("operations[", i, "].roots_sampled: must be <= roots_seen (",
+                            op.roots_seen(), "), got ", op.roots_sampled()));
+    }
+  }
+  // Duplicates: an open-addressing set of operation indexes (one allocation; names are
+  // compared only when their hashes meet).
+  size_t slots = 4;
+  while (slots < 2 * static_cast<size_t>(request.operations_size())) slots *= 2;
+  std::vector<int> table(slots, -1);
+  const std::hash<std::string_view> hash;
+  for (int i = 0; i < request.operations_size(); ++i) {
+    const std::string& name = request.operations(i).operation();
+    for (size_t s = hash(name) & (slots - 1);; s = (s + 1) & (slots - 1)) {
+      if (table[s] < 0) {
+        table[s] = i;
+        break;
+      }
+      if (request.operations(table[s]).operation() == name) {
+        return Invalid(StrCat("operations[", i, "].operation: duplicate '", name, "'"));
+      }
     }
   }
   return grpc::Status::OK;
@@ -121,9 +158,14 @@ grpc::Status SamplingServiceImpl::Sync(grpc::ServerContext* /*context*/,
                                        const v1::SyncRequest* request, v1::SyncResponse* response) {
   const auto started = std::chrono::steady_clock::now();
   grpc::Status status = HandleSync(*request, response);
-  metrics_.RecordSync(
-      absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())),
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (status.ok()) {
+    metrics_.RecordSyncOk(seconds);
+  } else {
+    metrics_.RecordSync(
+        absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())), seconds);
+  }
   return status;
 }
 
@@ -131,24 +173,32 @@ grpc::Status SamplingServiceImpl::HandleSync(const v1::SyncRequest& request,
                                              v1::SyncResponse* response) {
   if (auto status = ValidateSyncRequest(request, limits_); !status.ok()) return status;
 
-  const std::shared_ptr<const Policies> policies = publisher_.policies();
+  const RatePublisher::Snapshot snapshot = publisher_.snapshot();
+  const std::shared_ptr<const Policies>& policies = snapshot.policies;
   const auto sync_interval = std::chrono::duration_cast<Duration>(
       std::chrono::duration<double>(policies->sync_interval_seconds));
 
-  ClientReport report;
-  report.scope = {request.client().service(), request.client().environment()};
-  report.instance_id = request.client().instance_id();
+  // One report per gRPC thread, reused: its strings and vector keep their capacity, so a Sync
+  // in steady state copies the request into it without allocating.
+  thread_local ClientReport report;
+  report.scope.service.assign(request.client().service());
+  report.scope.environment.assign(request.client().environment());
+  report.instance_id.assign(request.client().instance_id());
   report.interval = std::chrono::milliseconds(request.interval_ms());
-  report.operations.reserve(static_cast<size_t>(request.operations_size()));
-  for (const v1::OperationCounts& op : request.operations()) {
-    report.operations.push_back({op.operation(), op.roots_seen(), op.roots_sampled()});
+  report.operations.resize(static_cast<size_t>(request.operations_size()));
+  for (int i = 0; i < request.operations_size(); ++i) {
+    const v1::OperationCounts& in = request.operations(i);
+    OperationReport& out = report.operations[static_cast<size_t>(i)];
+    out.operation.assign(in.operation());
+    out.roots_seen = in.roots_seen();
+    out.roots_sampled = in.roots_sampled();
   }
   store_.Report(report, sync_interval, clock_.Now());
 
   const auto next_sync_ms = static_cast<uint32_t>(policies->sync_interval_seconds * 1000);
   response->set_next_sync_interval_ms(next_sync_ms);
 
-  const std::shared_ptr<const RateTables> tables = publisher_.Current();
+  const std::shared_ptr<const RateTables>& tables = snapshot.tables;
   const ServiceRates* found = tables ? tables->Find(report.scope) : nullptr;
   if (found == nullptr && request.table_version() != 0) {
     // No table for this scope yet (a restarted server, before its first recompute with this
@@ -159,20 +209,24 @@ grpc::Status SamplingServiceImpl::HandleSync(const v1::SyncRequest& request,
   }
   // A scope nobody has reported yet gets the policy's rates; its first computed table follows
   // within a recompute.
-  const ServiceRates fallback = found ? ServiceRates{} : PolicyOnlyRates(*policies, report.scope);
-  const ServiceRates& rates = found ? *found : fallback;
+  std::optional<ServiceRates> fallback;
+  if (found == nullptr) fallback = PolicyOnlyRates(*policies, report.scope);
+  const ServiceRates& rates = found ? *found : *fallback;
 
-  // The version a client holds fingerprints its slice: the scope's version (every probability,
-  // bound and burst) and the values split evenly across the scope's live clients.
-  uint64_t fingerprint = 14695981039346656037ULL;
-  Mix(&fingerprint, rates.version);
   const double even_share = 1.0 / static_cast<double>(std::max<size_t>(1, rates.live_clients));
+  const uint64_t version = SliceVersion(rates, even_share);
+  response->set_table_version(version);
+  if (request.table_version() == version) {
+    response->set_not_modified(true);
+    return grpc::Status::OK;
+  }
+  response->mutable_rates()->Reserve(static_cast<int>(rates.operations.size()));
   for (const auto& [operation, rate] : rates.operations) {
     v1::OperationRate* out = response->add_rates();
     out->set_operation(operation);
-    FillRate(rate, even_share, out, &fingerprint);
+    FillRate(rate, even_share, out);
   }
-  FillRate(rates.default_rate, even_share, response->mutable_default_rate(), &fingerprint);
+  FillRate(rates.default_rate, even_share, response->mutable_default_rate());
   v1::BatchProfile* profile = response->mutable_batch_profile();
   profile->set_name(rates.batch_profile.name);
   profile->set_max_queue_size(rates.batch_profile.max_queue_size);
@@ -183,17 +237,6 @@ grpc::Status SamplingServiceImpl::HandleSync(const v1::SyncRequest& request,
   capture->set_errors_per_second(rates.capture.errors_per_second * even_share);
   capture->set_slow_threshold_ms(rates.capture.slow_threshold_ms);
   capture->set_slow_per_second(rates.capture.slow_per_second * even_share);
-  Mix(&fingerprint, Quantize(capture->errors_per_second()));
-  Mix(&fingerprint, Quantize(capture->slow_per_second()));
-
-  const uint64_t version = fingerprint == 0 ? 1 : fingerprint;  // 0 means "no table"
-  response->set_table_version(version);
-  if (request.table_version() == version) {
-    response->Clear();
-    response->set_table_version(version);
-    response->set_not_modified(true);
-    response->set_next_sync_interval_ms(next_sync_ms);
-  }
   return grpc::Status::OK;
 }
 

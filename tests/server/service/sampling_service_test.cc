@@ -63,6 +63,17 @@ TEST(SyncValidationTest, RejectionsNameTheFieldAndTheLimit) {
   *r.add_operations() = r.operations(0);
   EXPECT_EQ(ErrorOf(r), "operations[1].operation: duplicate 'GET /cart'");
 
+  // Many distinct names pass; one repeat far from its first occurrence is named.
+  r = ValidRequest();
+  for (int i = 0; i < 1500; ++i) {
+    v1::OperationCounts* op = r.add_operations();
+    op->set_operation("GET /api/v1/resource-" + std::to_string(i));
+    op->set_roots_seen(1);
+  }
+  EXPECT_EQ(ErrorOf(r), "");
+  r.add_operations()->set_operation("GET /api/v1/resource-7");
+  EXPECT_EQ(ErrorOf(r), "operations[1501].operation: duplicate 'GET /api/v1/resource-7'");
+
   r = ValidRequest();
   r.mutable_operations(0)->set_roots_sampled(10001);
   EXPECT_EQ(ErrorOf(r), "operations[0].roots_sampled: must be <= roots_seen (10000), got 10001");
