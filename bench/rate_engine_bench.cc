@@ -44,7 +44,7 @@ Timestamp Populate(Aggregator& aggregator) {
         const uint64_t seen = 10 + random() % 100000;
         report.operations.push_back({OperationName(op), seen, seen / 100});
       }
-      aggregator.Report(report, std::chrono::seconds(10), now);
+      (void)aggregator.Report(report, std::chrono::seconds(10), now);
     }
   }
   return now;
@@ -134,7 +134,7 @@ void BM_AggregatorReport(benchmark::State& state) {
   for (int k = 0; k < kOperationsPerClient; ++k) {
     report.operations.push_back({OperationName(k), 1000, 10});
   }
-  for (auto _ : state) aggregator.Report(report, std::chrono::seconds(10), now);
+  for (auto _ : state) (void)aggregator.Report(report, std::chrono::seconds(10), now);
 }
 BENCHMARK(BM_AggregatorReport)->Unit(benchmark::kMicrosecond);
 

@@ -19,6 +19,7 @@ Aggregator::KeyState& Aggregator::KeyFor(ScopeState& scope, const std::string& o
 }
 
 void Aggregator::Withdraw(ClientState& client) {
+  rates_ -= client.contributions.size();
   for (const Contribution& c : client.contributions) {
     c.key->seen_per_second -= c.seen_per_second;
     c.key->sampled_per_second -= c.sampled_per_second;
@@ -27,15 +28,34 @@ void Aggregator::Withdraw(ClientState& client) {
   client.contributions.clear();
 }
 
-void Aggregator::Report(const ClientReport& report, Duration sync_interval, Timestamp now) {
-  ScopeState& scope = scopes_[report.scope];
+ReportResult Aggregator::Report(const ClientReport& report, Duration sync_interval, Timestamp now) {
+  auto scope_it = scopes_.find(report.scope);
+  ClientState* existing = nullptr;
+  if (scope_it != scopes_.end()) {
+    auto it = scope_it->second.clients.find(report.instance_id);
+    if (it != scope_it->second.clients.end()) existing = &it->second;
+  }
+  if (existing == nullptr && clients_ >= limits_.max_clients) return ReportResult::kTooManyClients;
+  const Duration spacing = limits_.min_report_spacing;
+  if (existing != nullptr && spacing > Duration::zero() &&
+      std::max(existing->report_tat, now) - now > spacing * (limits_.report_burst - 1)) {
+    return ReportResult::kTooFrequent;
+  }
+  const size_t previous_rates = existing != nullptr ? existing->contributions.size() : 0;
+  if (rates_ - previous_rates + report.operations.size() > limits_.max_client_key_rates) {
+    return ReportResult::kTooManyRates;
+  }
+  ScopeState& scope = scope_it != scopes_.end() ? scope_it->second : scopes_[report.scope];
+  ClientState& client = existing != nullptr ? *existing : scope.clients[report.instance_id];
+  if (existing == nullptr) ++clients_;
   const Duration lifetime =
       std::max(sync_interval, report.interval) * limits_.missed_intervals_to_expire;
-  ClientState& client = scope.clients[report.instance_id];
   client.expires_at = now + lifetime;
+  if (spacing > Duration::zero()) client.report_tat = std::max(client.report_tat, now) + spacing;
   Withdraw(client);
   const double seconds = Seconds(report.interval);
-  if (seconds <= 0) return;  // a first Sync carries no counts; it only registers the client
+  // A first Sync carries no counts; it only registers the client.
+  if (seconds <= 0) return ReportResult::kAccepted;
   client.contributions.reserve(report.operations.size());
   for (const OperationReport& op : report.operations) {
     KeyState& key = KeyFor(scope, op.operation);
@@ -49,6 +69,8 @@ void Aggregator::Report(const ClientReport& report, Duration sync_interval, Time
     ++key.clients;
     client.contributions.push_back({&key, seen, sampled});
   }
+  rates_ += client.contributions.size();
+  return ReportResult::kAccepted;
 }
 
 void Aggregator::Prune(Timestamp now) {
@@ -58,6 +80,7 @@ void Aggregator::Prune(Timestamp now) {
       if (it->second.expires_at <= now) {
         Withdraw(it->second);
         it = scope.clients.erase(it);
+        --clients_;
       } else {
         ++it;
       }

@@ -9,7 +9,9 @@
 // Cardinality is bounded: a scope (service, environment) keeps at most
 // `max_operations_per_service` operations and the server at most `max_keys` keys; the counts of
 // further operations fold into the scope's "*" key and `overflowed_reports()` counts them.
-// Nothing is dropped.
+// Memory is bounded too: at most `max_clients` live clients and `max_client_key_rates` rates
+// (client × operation) in all; a report beyond those is refused (its client keeps its counts and
+// retries), as is a client's report beyond its rate (`min_report_spacing`, `report_burst`).
 //
 // Not thread-safe: the owning Store serialises calls. Time comes in as arguments.
 #pragma once
@@ -43,6 +45,19 @@ struct AggregatorLimits {
   size_t max_keys = 100000;
   int missed_intervals_to_expire = 3;
   int exact_resum_every = 60;
+  size_t max_clients = 200000;
+  size_t max_client_key_rates = 5000000;  // ~120 MB of per-client rates
+  // Per-client rate limit: one report per `min_report_spacing` sustained, with bursts of
+  // `report_burst` (a GCRA bucket per client). 0: none.
+  Duration min_report_spacing{};
+  int report_burst = 5;
+};
+
+enum class ReportResult {
+  kAccepted,
+  kTooManyClients,  // a new client beyond max_clients
+  kTooManyRates,    // the report would take the rates beyond max_client_key_rates
+  kTooFrequent,     // beyond the client's rate (min_report_spacing, report_burst)
 };
 
 class Aggregator {
@@ -52,7 +67,8 @@ class Aggregator {
   // Replaces the client's rates with those of `report`. Operations the client does not mention
   // had no traffic at this client. `sync_interval` is the interval the server asked for; the
   // client expires after missed_intervals_to_expire × max(sync_interval, report.interval).
-  void Report(const ClientReport& report, Duration sync_interval, Timestamp now);
+  [[nodiscard]] ReportResult Report(const ClientReport& report, Duration sync_interval,
+                                    Timestamp now);
 
   // Drops expired clients and keys idle for their expiry, then returns the fleet's sums; keys
   // with no live reporter yet are included at zero traffic.
@@ -60,6 +76,8 @@ class Aggregator {
 
   [[nodiscard]] uint64_t overflowed_reports() const noexcept { return overflowed_reports_; }
   [[nodiscard]] size_t keys() const noexcept { return keys_; }
+  [[nodiscard]] size_t clients() const noexcept { return clients_; }
+  [[nodiscard]] size_t client_key_rates() const noexcept { return rates_; }
 
  private:
   struct KeyState {
@@ -75,6 +93,7 @@ class Aggregator {
   };
   struct ClientState {
     Timestamp expires_at;
+    Timestamp report_tat = Timestamp::min();  // the rate limit's theoretical arrival time
     std::vector<Contribution> contributions;
   };
   struct ScopeState {
@@ -84,13 +103,15 @@ class Aggregator {
 
   // The key `operation` is counted under: itself, or "*" when a cap is reached.
   KeyState& KeyFor(ScopeState& scope, const std::string& operation);
-  static void Withdraw(ClientState& client);
+  void Withdraw(ClientState& client);
   void Prune(Timestamp now);
   void Resum();
 
   AggregatorLimits limits_;
   std::unordered_map<Scope, ScopeState, ScopeHash> scopes_;
   size_t keys_ = 0;
+  size_t clients_ = 0;
+  size_t rates_ = 0;  // contributions of all clients
   uint64_t overflowed_reports_ = 0;
   int estimates_since_resum_ = 0;
 };

@@ -18,6 +18,10 @@ grpc::Status Invalid(std::string message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message));
 }
 
+grpc::Status Exhausted(std::string message) {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, std::move(message));
+}
+
 // A required or optional string field with a byte limit. `field` is called only to name the
 // field in an error: valid requests build no strings.
 template <typename FieldName>
@@ -123,6 +127,13 @@ grpc::Status ValidateSyncRequest(const v1::SyncRequest& request, const SyncLimit
         !s.ok()) {
       return s;
     }
+    // Counts are unsigned; an absurd rate (a corrupt counter) would swamp the fleet estimate.
+    if (static_cast<double>(op.roots_seen()) / static_cast<double>(request.interval_ms()) * 1000 >
+        limits.max_roots_per_second) {
+      return Invalid(StrCat("operations[", i, "].roots_seen: at most ", limits.max_roots_per_second,
+                            " per second of interval_ms (", request.interval_ms(), " ms), got ",
+                            op.roots_seen()));
+    }
     if (op.roots_sampled() > op.roots_seen()) {
       return Invalid(StrCat("operations[", i, "].roots_sampled: must be <= roots_seen (",
                             op.roots_seen(), "), got ", op.roots_sampled()));
@@ -193,7 +204,20 @@ grpc::Status SamplingServiceImpl::HandleSync(const v1::SyncRequest& request,
     out.roots_seen = in.roots_seen();
     out.roots_sampled = in.roots_sampled();
   }
-  store_.Report(report, sync_interval, clock_.Now());
+  switch (store_.Report(report, sync_interval, clock_.Now())) {
+    case ReportResult::kAccepted:
+      break;
+    case ReportResult::kTooManyClients:
+      return Exhausted(StrCat("client.instance_id: the server tracks at most ", limits_.max_clients,
+                              " live clients; retry later"));
+    case ReportResult::kTooManyRates:
+      return Exhausted(StrCat("operations: the server holds at most ", limits_.max_client_key_rates,
+                              " per-client operation rates in all; retry later"));
+    case ReportResult::kTooFrequent:
+      return Exhausted(StrCat("client.instance_id '", report.instance_id, "': more than ",
+                              limits_.sync_burst, " Syncs in a row, or one per ",
+                              limits_.min_sync_spacing.count(), " ms sustained; retry later"));
+  }
 
   const auto next_sync_ms = static_cast<uint32_t>(policies->sync_interval_seconds * 1000);
   response->set_next_sync_interval_ms(next_sync_ms);

@@ -7,6 +7,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <memory>
 
 #include "fleetrate/v1/sampling.grpc.pb.h"
@@ -17,7 +18,9 @@
 
 namespace fleetrate::server {
 
-// Limits of a Sync request, checked before anything else is done with it.
+// Limits of a Sync request. The request's own fields are checked before anything else is done
+// with it (INVALID_ARGUMENT); the store enforces the rest (RESOURCE_EXHAUSTED), which the Server
+// copies into the store's AggregatorLimits. docs/operations.md lists them all.
 struct SyncLimits {
   size_t max_instance_id_bytes = 128;
   size_t max_service_bytes = 128;
@@ -26,6 +29,13 @@ struct SyncLimits {
   size_t max_operation_bytes = 256;
   size_t max_operations = 2000;
   int64_t max_interval_ms = 3'600'000;
+  double max_roots_per_second = 1e9;  // per operation and client
+  // Enforced by the store:
+  size_t max_clients = 200000;            // live clients, all services
+  size_t max_client_key_rates = 5000000;  // client × operation rates, all clients
+  // Per client: 10 Syncs/s sustained, bursts of 5 (a client syncs every 10 s by default).
+  std::chrono::milliseconds min_sync_spacing{100};
+  int sync_burst = 5;
 };
 
 // Returns OK or INVALID_ARGUMENT with a message naming the field and the limit.

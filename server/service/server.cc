@@ -19,6 +19,16 @@ namespace fleetrate::server {
 
 namespace {
 
+// The aggregator's limits with the Sync limits the store enforces.
+AggregatorLimits StoreLimits(const ServerOptions& options) {
+  AggregatorLimits limits = options.aggregator_limits;
+  limits.max_clients = options.sync_limits.max_clients;
+  limits.max_client_key_rates = options.sync_limits.max_client_key_rates;
+  limits.min_report_spacing = options.sync_limits.min_sync_spacing;
+  limits.report_burst = options.sync_limits.sync_burst;
+  return limits;
+}
+
 // The store --store names (validated by ParseSettings; a bad URL here falls back to memory
 // with an error log rather than a crash).
 std::unique_ptr<Store> MakeStore(const ServerOptions& options, const Clock& clock) {
@@ -27,12 +37,12 @@ std::unique_ptr<Store> MakeStore(const ServerOptions& options, const Clock& cloc
     if (address.ok()) {
       RedisStoreOptions redis = options.redis;
       redis.address = *address;
-      redis.limits = options.aggregator_limits;
+      redis.limits = StoreLimits(options);
       return std::make_unique<RedisStore>(std::move(redis), clock);
     }
     FLEETRATE_LOG(kError) << address.status().message() << "; using the memory store";
   }
-  return std::make_unique<MemoryStore>(options.aggregator_limits);
+  return std::make_unique<MemoryStore>(StoreLimits(options));
 }
 
 }  // namespace
@@ -77,6 +87,9 @@ absl::Status Server::Start() {
   // gRPC sets SO_REUSEPORT by default: a second server on a taken port would start and silently
   // split the clients. Refuse instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // A Sync at its limits (2000 operations of 256 bytes) is ~600 KB; larger messages are refused
+  // by gRPC with RESOURCE_EXHAUSTED before they are parsed.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
   int selected_port = 0;
   builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &selected_port);
   builder.RegisterService(sampling_service_.get());

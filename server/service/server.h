@@ -51,6 +51,7 @@ struct ServerOptions {
   uint64_t first_table_version = 1;
   EngineOptions engine;
   SyncLimits sync_limits;
+  size_t max_message_bytes = 1 << 20;  // largest gRPC request accepted
   AggregatorLimits aggregator_limits;
 };
 

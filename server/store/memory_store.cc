@@ -2,9 +2,10 @@
 
 namespace fleetrate::server {
 
-void MemoryStore::Report(const ClientReport& report, Duration sync_interval, Timestamp now) {
+ReportResult MemoryStore::Report(const ClientReport& report, Duration sync_interval,
+                                 Timestamp now) {
   std::lock_guard<std::mutex> lock(mu_);
-  aggregator_.Report(report, sync_interval, now);
+  return aggregator_.Report(report, sync_interval, now);
 }
 
 FleetEstimate MemoryStore::Estimate(Timestamp now) {

@@ -11,7 +11,8 @@ class MemoryStore final : public Store {
  public:
   explicit MemoryStore(AggregatorLimits limits = {}) : aggregator_(limits) {}
 
-  void Report(const ClientReport& report, Duration sync_interval, Timestamp now) override;
+  [[nodiscard]] ReportResult Report(const ClientReport& report, Duration sync_interval,
+                                    Timestamp now) override;
   [[nodiscard]] FleetEstimate Estimate(Timestamp now) override;
   [[nodiscard]] uint64_t overflowed_reports() const override;
   [[nodiscard]] std::string_view name() const noexcept override { return "memory"; }

@@ -64,7 +64,11 @@ class RedisStore final : public Store {
   RedisStore(RedisStoreOptions options, const Clock& clock);
   ~RedisStore() override;
 
-  void Report(const ClientReport& report, Duration sync_interval, Timestamp now) override;
+  // Buffers the report for the next flush; kTooManyClients when max_pending_reports clients
+  // wait (Redis unreachable for long). No per-client spacing: a client's buffered report is
+  // replaced, so a fast client costs Redis nothing extra.
+  [[nodiscard]] ReportResult Report(const ClientReport& report, Duration sync_interval,
+                                    Timestamp now) override;
   [[nodiscard]] FleetEstimate Estimate(Timestamp now) override;
   [[nodiscard]] uint64_t overflowed_reports() const override;
   [[nodiscard]] std::string_view name() const noexcept override { return "redis"; }

@@ -48,7 +48,9 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  virtual void Report(const ClientReport& report, Duration sync_interval, Timestamp now) = 0;
+  // Takes a client's report, or refuses it when the store is at a limit (AggregatorLimits).
+  [[nodiscard]] virtual ReportResult Report(const ClientReport& report, Duration sync_interval,
+                                            Timestamp now) = 0;
   [[nodiscard]] virtual FleetEstimate Estimate(Timestamp now) = 0;
   // Reports whose operations were folded into a service's "*" key by the cardinality caps.
   [[nodiscard]] virtual uint64_t overflowed_reports() const = 0;

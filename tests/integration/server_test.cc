@@ -110,6 +110,72 @@ TEST_F(ServerTest, MalformedSyncRequestsGetInvalidArgumentNamingTheField) {
   }
 }
 
+// Limits beyond a request's own fields answer RESOURCE_EXHAUSTED naming the limit, and the
+// refused client's counts stay with it (it retries); other clients are unaffected.
+TEST_F(ServerTest, LimitsAnswerResourceExhaustedNamingTheLimit) {
+  v1::SyncResponse response;
+  // A message beyond max_message_bytes (1 MiB) is refused by gRPC before it is parsed.
+  v1::SyncRequest huge = Valid();
+  huge.mutable_client()->set_library_version(std::string(2 << 20, 'x'));
+  EXPECT_EQ(Sync(huge, &response).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+
+  // One client in a tight loop: a burst of 5 passes, then it is held to 10 Syncs/s.
+  int refused = 0;
+  std::string message;
+  for (int i = 0; i < 30; ++i) {
+    grpc::Status s = Sync(Valid(), &response);
+    if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ++refused;
+      message = s.error_message();
+    } else {
+      ASSERT_TRUE(s.ok()) << s.error_message();
+    }
+  }
+  EXPECT_GT(refused, 0);
+  EXPECT_NE(message.find("client.instance_id 'it-1': more than 5 Syncs in a row"),
+            std::string::npos)
+      << message;
+  v1::SyncRequest other = Valid();
+  other.mutable_client()->set_instance_id("it-2");
+  EXPECT_TRUE(Sync(other, &response).ok());
+
+  // A server that tracks at most 2 clients refuses a third, not the two it has.
+  ServerOptions options;
+  options.grpc_listen = "127.0.0.1:0";
+  options.http_listen = "127.0.0.1:0";
+  options.sync_limits.max_clients = 2;
+  Server small(options, std::make_shared<const Policies>(*ParsePolicies("")), clock_);
+  ASSERT_TRUE(small.Start().ok());
+  auto stub = v1::SamplingService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(small.grpc_port()), grpc::InsecureChannelCredentials()));
+  const auto sync_as = [&](const std::string& instance) {
+    v1::SyncRequest request = Valid();
+    request.mutable_client()->set_instance_id(instance);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return stub->Sync(&context, request, &response);
+  };
+  EXPECT_TRUE(sync_as("a").ok());
+  EXPECT_TRUE(sync_as("b").ok());
+  grpc::Status third = sync_as("c");
+  EXPECT_EQ(third.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(third.error_message(),
+            "client.instance_id: the server tracks at most 2 live clients; retry later");
+  EXPECT_TRUE(sync_as("a").ok());
+  small.Shutdown();
+}
+
+// Strings are proto3 `string`s: invalid UTF-8 never reaches the handler. gRPC's deserializer
+// refuses the call with INTERNAL (protobuf logs the field's name on the server); a clearer
+// INVALID_ARGUMENT would need the handler to parse the bytes itself.
+TEST_F(ServerTest, InvalidUtf8IsRefusedBeforeTheHandler) {
+  v1::SyncRequest request = Valid();
+  request.mutable_client()->set_service("cart\xff\xfe");
+  v1::SyncResponse response;
+  EXPECT_EQ(Sync(request, &response).error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_TRUE(Sync(Valid(), &response).ok());  // the server keeps serving
+}
+
 TEST_F(ServerTest, GrpcHealthReportsServing) {
   // grpc.health.v1.Health/Check through the generic stub: the request (empty service) encodes
   // to zero bytes; the response HealthCheckResponse{status: SERVING(1)} to 0x08 0x01.
@@ -177,14 +243,14 @@ TEST_F(ServerTest, StartFailsClearlyWhenThePortIsTaken) {
 // wants, at the Store interface.
 class BlockingStore final : public Store {
  public:
-  void Report(const ClientReport& report, Duration sync_interval, Timestamp now) override {
+  ReportResult Report(const ClientReport& report, Duration sync_interval, Timestamp now) override {
     {
       std::unique_lock<std::mutex> lock(mu_);
       entered_ = true;
       cv_.notify_all();
       cv_.wait(lock, [this] { return released_; });
     }
-    inner_.Report(report, sync_interval, now);
+    return inner_.Report(report, sync_interval, now);
   }
   FleetEstimate Estimate(Timestamp now) override { return inner_.Estimate(now); }
   uint64_t overflowed_reports() const override { return inner_.overflowed_reports(); }

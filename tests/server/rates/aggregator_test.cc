@@ -39,10 +39,11 @@ class AggregatorTest : public ::testing::Test {
 };
 
 TEST_F(AggregatorTest, SumsEachClientsLatestRatePerKey) {
-  aggregator_.Report(MakeReport("a", seconds(10), {{"GET /cart", 1000, 10}}), seconds(10),
-                     clock_.Now());
-  aggregator_.Report(MakeReport("b", seconds(5), {{"GET /cart", 250, 5}, {"POST /cart", 50, 1}}),
-                     seconds(10), clock_.Now());
+  (void)aggregator_.Report(MakeReport("a", seconds(10), {{"GET /cart", 1000, 10}}), seconds(10),
+                           clock_.Now());
+  (void)aggregator_.Report(
+      MakeReport("b", seconds(5), {{"GET /cart", 250, 5}, {"POST /cart", 50, 1}}), seconds(10),
+      clock_.Now());
   FleetEstimate e = aggregator_.Estimate(clock_.Now());
   const ScopeEstimate* cart = FindScope(e, "cart");
   ASSERT_NE(cart, nullptr);
@@ -59,27 +60,30 @@ TEST_F(AggregatorTest, SumsEachClientsLatestRatePerKey) {
 }
 
 TEST_F(AggregatorTest, EnvironmentsAreSeparateScopes) {
-  aggregator_.Report(MakeReport("a", seconds(1), {{"op", 100, 0}}, "cart", "prod"), seconds(1),
-                     clock_.Now());
-  aggregator_.Report(MakeReport("b", seconds(1), {{"op", 7, 0}}, "cart", "staging"), seconds(1),
-                     clock_.Now());
+  (void)aggregator_.Report(MakeReport("a", seconds(1), {{"op", 100, 0}}, "cart", "prod"),
+                           seconds(1), clock_.Now());
+  (void)aggregator_.Report(MakeReport("b", seconds(1), {{"op", 7, 0}}, "cart", "staging"),
+                           seconds(1), clock_.Now());
   FleetEstimate e = aggregator_.Estimate(clock_.Now());
   EXPECT_DOUBLE_EQ(FindKey(FindScope(e, "cart", "prod"), "op")->seen_per_second, 100);
   EXPECT_DOUBLE_EQ(FindKey(FindScope(e, "cart", "staging"), "op")->seen_per_second, 7);
 }
 
 TEST_F(AggregatorTest, ANewReportReplacesTheClientsPreviousOneNotAddsToIt) {
-  aggregator_.Report(MakeReport("a", seconds(10), {{"op", 1000, 0}}), seconds(10), clock_.Now());
+  (void)aggregator_.Report(MakeReport("a", seconds(10), {{"op", 1000, 0}}), seconds(10),
+                           clock_.Now());
   clock_.Advance(seconds(10));
-  aggregator_.Report(MakeReport("a", seconds(10), {{"op", 500, 0}}), seconds(10), clock_.Now());
+  (void)aggregator_.Report(MakeReport("a", seconds(10), {{"op", 500, 0}}), seconds(10),
+                           clock_.Now());
   FleetEstimate e = aggregator_.Estimate(clock_.Now());
   EXPECT_DOUBLE_EQ(FindKey(FindScope(e, "cart"), "op")->seen_per_second, 50);
 }
 
 TEST_F(AggregatorTest, AQuietKeyStaysAtZeroTrafficUntilItAgesOut) {
-  aggregator_.Report(MakeReport("a", seconds(10), {{"rare", 1, 1}}), seconds(10), clock_.Now());
+  (void)aggregator_.Report(MakeReport("a", seconds(10), {{"rare", 1, 1}}), seconds(10),
+                           clock_.Now());
   clock_.Advance(seconds(10));
-  aggregator_.Report(MakeReport("a", seconds(10), {}), seconds(10), clock_.Now());
+  (void)aggregator_.Report(MakeReport("a", seconds(10), {}), seconds(10), clock_.Now());
   FleetEstimate e = aggregator_.Estimate(clock_.Now());
   const KeyEstimate* rare = FindKey(FindScope(e, "cart"), "rare");
   ASSERT_NE(rare, nullptr) << "a rare operation must not vanish between sightings";
@@ -91,7 +95,8 @@ TEST_F(AggregatorTest, AQuietKeyStaysAtZeroTrafficUntilItAgesOut) {
 }
 
 TEST_F(AggregatorTest, ClientExpiresAfterThreeMissedIntervals) {
-  aggregator_.Report(MakeReport("a", seconds(10), {{"op", 100, 0}}), seconds(10), clock_.Now());
+  (void)aggregator_.Report(MakeReport("a", seconds(10), {{"op", 100, 0}}), seconds(10),
+                           clock_.Now());
   clock_.Advance(seconds(29));
   EXPECT_EQ(aggregator_.Estimate(clock_.Now()).live_clients, 1u);
   clock_.Advance(seconds(2));
@@ -103,7 +108,7 @@ TEST_F(AggregatorTest, ClientExpiresAfterThreeMissedIntervals) {
 }
 
 TEST_F(AggregatorTest, FirstSyncWithoutCountsRegistersTheClient) {
-  aggregator_.Report(MakeReport("a", Duration::zero(), {}), seconds(10), clock_.Now());
+  (void)aggregator_.Report(MakeReport("a", Duration::zero(), {}), seconds(10), clock_.Now());
   FleetEstimate e = aggregator_.Estimate(clock_.Now());
   EXPECT_EQ(e.live_clients, 1u);
   ASSERT_NE(FindScope(e, "cart"), nullptr);
@@ -111,7 +116,7 @@ TEST_F(AggregatorTest, FirstSyncWithoutCountsRegistersTheClient) {
 
 TEST_F(AggregatorTest, OperationsBeyondTheServiceCapFoldIntoStar) {
   Aggregator capped(AggregatorLimits{3, 100000, 3, 60});
-  capped.Report(
+  (void)capped.Report(
       MakeReport("a", seconds(1), {{"op1", 10, 0}, {"op2", 20, 0}, {"op3", 30, 0}, {"op4", 40, 0}}),
       seconds(1), clock_.Now());
   FleetEstimate e = capped.Estimate(clock_.Now());
@@ -123,8 +128,8 @@ TEST_F(AggregatorTest, OperationsBeyondTheServiceCapFoldIntoStar) {
 
 TEST_F(AggregatorTest, KeysBeyondTheServerCapFoldIntoEachScopesStar) {
   Aggregator capped(AggregatorLimits{2000, 2, 3, 60});
-  capped.Report(MakeReport("a", seconds(1), {{"x", 10, 0}}, "s1"), seconds(1), clock_.Now());
-  capped.Report(MakeReport("b", seconds(1), {{"y", 10, 0}}, "s2"), seconds(1), clock_.Now());
+  (void)capped.Report(MakeReport("a", seconds(1), {{"x", 10, 0}}, "s1"), seconds(1), clock_.Now());
+  (void)capped.Report(MakeReport("b", seconds(1), {{"y", 10, 0}}, "s2"), seconds(1), clock_.Now());
   FleetEstimate e = capped.Estimate(clock_.Now());
   EXPECT_NE(FindKey(FindScope(e, "s1"), "x"), nullptr);
   EXPECT_NE(FindKey(FindScope(e, "s2"), "*"), nullptr);
@@ -132,6 +137,45 @@ TEST_F(AggregatorTest, KeysBeyondTheServerCapFoldIntoEachScopesStar) {
 }
 
 // The running sums must equal a from-scratch sum after any sequence of reports and expiries.
+TEST_F(AggregatorTest, MemoryAndRateLimitsRefuseReportsWithoutTouchingOthers) {
+  AggregatorLimits limits;
+  limits.max_clients = 2;
+  limits.max_client_key_rates = 3;
+  limits.min_report_spacing = std::chrono::milliseconds(100);
+  limits.report_burst = 2;
+  Aggregator capped(limits);
+  const auto report = [&](const std::string& instance, std::vector<OperationReport> ops) {
+    return capped.Report(MakeReport(instance, seconds(10), std::move(ops)), seconds(10),
+                         clock_.Now());
+  };
+  EXPECT_EQ(report("a", {{"x", 10, 0}}), ReportResult::kAccepted);
+  EXPECT_EQ(report("b", {{"x", 10, 0}}), ReportResult::kAccepted);
+  EXPECT_EQ(report("c", {{"x", 10, 0}}), ReportResult::kTooManyClients);
+  EXPECT_EQ(capped.clients(), 2u);
+  // Rates: a's report may replace its own one rate with two (3 in all), not with three.
+  EXPECT_EQ(report("a", {{"x", 10, 0}, {"y", 10, 0}}), ReportResult::kAccepted);
+  clock_.Advance(seconds(1));
+  EXPECT_EQ(report("a", {{"x", 1, 0}, {"y", 1, 0}, {"z", 1, 0}}), ReportResult::kTooManyRates);
+  EXPECT_EQ(capped.client_key_rates(), 3u);
+  // The rate limit: a burst of 2, then one per 100 ms.
+  EXPECT_EQ(report("b", {{"x", 10, 0}}), ReportResult::kAccepted);
+  EXPECT_EQ(report("b", {{"x", 10, 0}}), ReportResult::kAccepted);
+  EXPECT_EQ(report("b", {{"x", 10, 0}}), ReportResult::kTooFrequent);
+  clock_.Advance(std::chrono::milliseconds(100));
+  EXPECT_EQ(report("b", {{"x", 10, 0}}), ReportResult::kAccepted);
+  EXPECT_EQ(report("b", {{"x", 10, 0}}), ReportResult::kTooFrequent);
+  // Nothing refused changed the estimate: a's two rates and b's last one.
+  const FleetEstimate e = capped.Estimate(clock_.Now());
+  EXPECT_DOUBLE_EQ(FindKey(FindScope(e, "cart"), "x")->seen_per_second, 2.0);
+  EXPECT_EQ(FindKey(FindScope(e, "cart"), "z"), nullptr);
+  // Expired clients free their places.
+  clock_.Advance(seconds(31));
+  (void)capped.Estimate(clock_.Now());
+  EXPECT_EQ(capped.clients(), 0u);
+  EXPECT_EQ(capped.client_key_rates(), 0u);
+  EXPECT_EQ(report("c", {{"x", 10, 0}}), ReportResult::kAccepted);
+}
+
 TEST_F(AggregatorTest, IncrementalSumsMatchAnExactResum) {
   std::mt19937_64 random(7);
   Aggregator incremental(AggregatorLimits{2000, 100000, 3, 1'000'000});  // never resums
@@ -148,8 +192,8 @@ TEST_F(AggregatorTest, IncrementalSumsMatchAnExactResum) {
                           [](auto& a, auto& b) { return a.operation == b.operation; }),
               ops.end());
     const auto report = MakeReport(instance, std::chrono::milliseconds(1 + random() % 20000), ops);
-    incremental.Report(report, seconds(10), clock_.Now());
-    exact.Report(report, seconds(10), clock_.Now());
+    (void)incremental.Report(report, seconds(10), clock_.Now());
+    (void)exact.Report(report, seconds(10), clock_.Now());
     clock_.Advance(std::chrono::milliseconds(random() % 500));
   }
   FleetEstimate a = incremental.Estimate(clock_.Now());

@@ -22,8 +22,8 @@ class RatePublisherTest : public ::testing::Test {
   }
 
   void Report(const std::string& instance, uint64_t seen) {
-    store_.Report(ClientReport{kScope, instance, seconds(10), {{"GET", seen, 0}}}, seconds(10),
-                  clock_.Now());
+    (void)store_.Report(ClientReport{kScope, instance, seconds(10), {{"GET", seen, 0}}},
+                        seconds(10), clock_.Now());
   }
 
   double Probability() { return publisher_.Current()->Find(kScope)->Find("GET")->probability; }
@@ -83,8 +83,8 @@ namespace {
 // A replicated store at its interface: who leads, and what the leader published.
 class ReplicatedStoreDouble final : public Store {
  public:
-  void Report(const ClientReport& report, Duration sync_interval, Timestamp now) override {
-    memory.Report(report, sync_interval, now);
+  ReportResult Report(const ClientReport& report, Duration sync_interval, Timestamp now) override {
+    return memory.Report(report, sync_interval, now);
   }
   FleetEstimate Estimate(Timestamp now) override { return memory.Estimate(now); }
   uint64_t overflowed_reports() const override { return 0; }
@@ -118,8 +118,8 @@ TEST(RatePublisherReplicationTest, AFollowerServesTheLeadersTableAndANewLeaderCo
   EXPECT_TRUE(follower.ready());
   EXPECT_TRUE(follower_store.published.empty());  // a follower never publishes
 
-  leader_store.Report(ClientReport{kScope, "a", seconds(10), {{"GET", 10000, 0}}}, seconds(10),
-                      clock.Now());
+  (void)leader_store.Report(ClientReport{kScope, "a", seconds(10), {{"GET", 10000, 0}}},
+                            seconds(10), clock.Now());
   leader.Recompute(clock.Now());
   ASSERT_EQ(leader_store.published.size(), 1u);
   const PublishedTables published = leader_store.published.back();
@@ -139,8 +139,8 @@ TEST(RatePublisherReplicationTest, AFollowerServesTheLeadersTableAndANewLeaderCo
 
   // The follower takes over: its versions continue above the leader's, from its table.
   follower_store.leader = true;
-  follower_store.Report(ClientReport{kScope, "a", seconds(10), {{"GET", 100000, 0}}}, seconds(10),
-                        clock.Now());
+  (void)follower_store.Report(ClientReport{kScope, "a", seconds(10), {{"GET", 100000, 0}}},
+                              seconds(10), clock.Now());
   follower.Recompute(clock.Now());
   ASSERT_EQ(follower_store.published.size(), 1u);
   EXPECT_GT(follower.Current()->Find(kScope)->version, 1000u);

@@ -75,6 +75,14 @@ TEST(SyncValidationTest, RejectionsNameTheFieldAndTheLimit) {
   EXPECT_EQ(ErrorOf(r), "operations[1501].operation: duplicate 'GET /api/v1/resource-7'");
 
   r = ValidRequest();
+  r.set_interval_ms(1);
+  r.mutable_operations(0)->set_roots_seen(2'000'000);
+  r.mutable_operations(0)->set_roots_sampled(0);
+  EXPECT_EQ(
+      ErrorOf(r),
+      "operations[0].roots_seen: at most 1e+09 per second of interval_ms (1 ms), got 2000000");
+
+  r = ValidRequest();
   r.mutable_operations(0)->set_roots_sampled(10001);
   EXPECT_EQ(ErrorOf(r), "operations[0].roots_sampled: must be <= roots_seen (10000), got 10001");
 
