@@ -20,6 +20,7 @@ COPY cmake cmake
 COPY proto proto
 COPY client client
 COPY server server
+COPY cli cli
 COPY examples examples
 # Tests and benchmarks stay out of the image build: the suite runs in CI, not here.
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \

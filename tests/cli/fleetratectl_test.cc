@@ -65,7 +65,7 @@ uint16_t ClosedPort() {
   return ntohs(address.sin_port);
 }
 
-class FleetratectlTest : public ::testing::Test {
+class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("fleetratectl-test-" + std::to_string(::getpid()));
@@ -168,7 +168,7 @@ Message ParseJson(const std::string& text) {
   return message;
 }
 
-TEST_F(FleetratectlTest, StatusGoldenTable) {
+TEST_F(CliTest, StatusGoldenTable) {
   StartFleet();
   Result r = Run({"status"});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -190,7 +190,7 @@ TEST_F(FleetratectlTest, StatusGoldenTable) {
   EXPECT_EQ(r.err, "");
 }
 
-TEST_F(FleetratectlTest, RatesGoldenTableSortedByServiceThenTraffic) {
+TEST_F(CliTest, RatesGoldenTableSortedByServiceThenTraffic) {
   StartFleet();
   Result r = Run({"rates"});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -216,7 +216,7 @@ TEST_F(FleetratectlTest, RatesGoldenTableSortedByServiceThenTraffic) {
   EXPECT_NE(limited.out.find("showing 2 of 4 operations"), std::string::npos) << limited.out;
 }
 
-TEST_F(FleetratectlTest, RatesJsonParsesIntoTheProto) {
+TEST_F(CliTest, RatesJsonParsesIntoTheProto) {
   StartFleet();
   Result r = Run({"--json", "rates"});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -250,7 +250,7 @@ TEST_F(FleetratectlTest, RatesJsonParsesIntoTheProto) {
   EXPECT_EQ(s.policy_source(), "config/test.yaml");
 }
 
-TEST_F(FleetratectlTest, ExplainSaysWhyAndJsonParses) {
+TEST_F(CliTest, ExplainSaysWhyAndJsonParses) {
   StartFleet();
   Result r = Run({"explain", "cart", "POST /checkout", "--environment", "prod"});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -277,7 +277,7 @@ TEST_F(FleetratectlTest, ExplainSaysWhyAndJsonParses) {
       << unknown.out;
 }
 
-TEST_F(FleetratectlTest, PoliciesGetValidateAndSetWithTheToken) {
+TEST_F(CliTest, PoliciesGetValidateAndSetWithTheToken) {
   StartServer(kToken);
   Result get = Run({"policies", "get"});
   ASSERT_EQ(get.code, 0) << get.err;
@@ -325,7 +325,7 @@ TEST_F(FleetratectlTest, PoliciesGetValidateAndSetWithTheToken) {
   EXPECT_EQ(Run({"policies", "set", good}).code, 0) << "the token from the environment";
 }
 
-TEST_F(FleetratectlTest, PoliciesSetOnAServerWithoutATokenSaysItIsDisabled) {
+TEST_F(CliTest, PoliciesSetOnAServerWithoutATokenSaysItIsDisabled) {
   StartServer("");
   variables_["FLEETRATE_ADMIN_TOKEN"] = "anything";
   const std::string good = WriteFile("good.yaml", "defaults:\n  probability: 1\n");
@@ -334,7 +334,7 @@ TEST_F(FleetratectlTest, PoliciesSetOnAServerWithoutATokenSaysItIsDisabled) {
   EXPECT_NE(r.err.find("SetPolicies is disabled"), std::string::npos) << r.err;
 }
 
-TEST_F(FleetratectlTest, UnreachableServerExitsOneNamingTheAddress) {
+TEST_F(CliTest, UnreachableServerExitsOneNamingTheAddress) {
   const std::string address = "127.0.0.1:" + std::to_string(ClosedPort());
   for (const char* command : {"status", "rates"}) {
     Result r = Run({"--server", address, command}, false);
@@ -348,7 +348,7 @@ TEST_F(FleetratectlTest, UnreachableServerExitsOneNamingTheAddress) {
   EXPECT_NE(from_env.err.find(address), std::string::npos) << from_env.err;
 }
 
-TEST_F(FleetratectlTest, UsageErrorsExitTwo) {
+TEST_F(CliTest, UsageErrorsExitTwo) {
   const std::vector<std::vector<std::string>> bad_lines = {
       {},
       {"frobnicate"},
@@ -373,7 +373,7 @@ TEST_F(FleetratectlTest, UsageErrorsExitTwo) {
   }
 }
 
-TEST_F(FleetratectlTest, HelpForEachCommand) {
+TEST_F(CliTest, HelpForEachCommand) {
   for (const std::string command : {"status", "rates", "explain", "policies", "watch"}) {
     Result r = Run({command, "--help"}, false);
     EXPECT_EQ(r.code, 0);
@@ -390,7 +390,7 @@ TEST_F(FleetratectlTest, HelpForEachCommand) {
   }
 }
 
-TEST_F(FleetratectlTest, WatchPrintsOneFramePerIteration) {
+TEST_F(CliTest, WatchPrintsOneFramePerIteration) {
   StartFleet();
   Result r = Run({"watch", "--iterations", "2", "--interval-s", "0.5"});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -416,7 +416,7 @@ TEST_F(FleetratectlTest, WatchPrintsOneFramePerIteration) {
   EXPECT_EQ(std::count(json.out.begin(), json.out.end(), '\n'), 1);
 }
 
-TEST_F(FleetratectlTest, WatchSurvivesAServerRestart) {
+TEST_F(CliTest, WatchSurvivesAServerRestart) {
   StartFleet();
   const uint16_t port = server_->grpc_port();
   int sleeps = 0;
@@ -443,7 +443,7 @@ TEST_F(FleetratectlTest, WatchSurvivesAServerRestart) {
   EXPECT_LT(unreachable, back);
 }
 
-TEST_F(FleetratectlTest, WatchAgainstNothingRetriesAndExitsOne) {
+TEST_F(CliTest, WatchAgainstNothingRetriesAndExitsOne) {
   const std::string address = "127.0.0.1:" + std::to_string(ClosedPort());
   Result r = Run({"--server", address, "watch", "--iterations", "2"}, false);
   EXPECT_EQ(r.code, 1);

@@ -8,7 +8,7 @@
 namespace fleetrate::cli {
 namespace {
 
-TEST(TableTest, AlignsColumnsAndDropsTrailingSpaces) {
+TEST(CliTableTest, AlignsColumnsAndDropsTrailingSpaces) {
   Table table({{"NAME"}, {"QPS", Table::Align::kRight}, {"NOTE"}});
   table.AddRow({"checkout", "1234.5", ""});
   table.AddRow({"süß", "2.00", "utf-8 counts code points"});
@@ -22,7 +22,7 @@ TEST(TableTest, AlignsColumnsAndDropsTrailingSpaces) {
             "short\n");
 }
 
-TEST(TableTest, WithoutHeadersIsAKeyValueList) {
+TEST(CliTableTest, WithoutHeadersIsAKeyValueList) {
   Table table({{""}, {""}});
   table.AddRow({"uptime", "3s"});
   table.AddRow({"live clients", "2"});
@@ -31,7 +31,7 @@ TEST(TableTest, WithoutHeadersIsAKeyValueList) {
   EXPECT_EQ(out.str(), "uptime        3s\nlive clients  2\n");
 }
 
-TEST(TableTest, FormatsRatesProbabilitiesPercentsAndDurations) {
+TEST(CliTableTest, FormatsRatesProbabilitiesPercentsAndDurations) {
   EXPECT_EQ(FormatRate(0), "0");
   EXPECT_EQ(FormatRate(1.0 / 60), "0.01667");
   EXPECT_EQ(FormatRate(2), "2.00");
