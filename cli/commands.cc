@@ -97,7 +97,8 @@ lower bound, budget, rise cap, tolerance band). An operation without traffic get
 default, and says so.
 
 Flags:
-  --environment E  the clients' environment (default: empty)
+  --environment E  the clients' environment (default: empty; without it, a key with no
+                   traffic is followed by a note naming the environments SERVICE reports under)
 
 )";
 
@@ -364,6 +365,31 @@ std::string ToJson(const google::protobuf::Message& message) {
   return text;
 }
 
+template <typename Request, typename Response>
+using AdminMethod = grpc::Status (v1::AdminService::Stub::*)(grpc::ClientContext*, const Request&,
+                                                             Response*);
+
+// One AdminService call under the --timeout-ms deadline, with the admin token if given.
+template <typename Request, typename Response>
+grpc::Status Call(const Context& c, AdminMethod<Request, Response> method, const Request& request,
+                  Response& response, const std::string& token = "") {
+  grpc::ClientContext call;
+  SetDeadline(c, call);
+  if (!token.empty()) call.AddMetadata("authorization", StrCat("Bearer ", token));
+  return (c.admin.get()->*method)(&call, request, &response);
+}
+
+// Call, then the common endings: a failed call is reported (kExitServer); with --json the
+// response is printed (kExitOk). nullopt: the caller renders its table.
+template <typename Request, typename Response>
+std::optional<int> Fetch(Context& c, const char* name, AdminMethod<Request, Response> method,
+                         const Request& request, Response& response) {
+  if (grpc::Status s = Call(c, method, request, response); !s.ok()) return RpcError(c, name, s);
+  if (!c.json) return std::nullopt;
+  c.out << ToJson(response) << "\n";
+  return kExitOk;
+}
+
 // A JSON string literal (RFC 8259 escapes).
 std::string JsonString(const std::string& text) {
   std::string quoted = "\"";
@@ -442,15 +468,10 @@ std::string UtcTime(std::chrono::system_clock::time_point time) {
 // Commands.
 
 int Status(Context& c) {
-  grpc::ClientContext call;
-  SetDeadline(c, call);
   v1::GetStatusResponse status;
-  if (grpc::Status s = c.admin->GetStatus(&call, v1::GetStatusRequest(), &status); !s.ok()) {
-    return RpcError(c, "GetStatus", s);
-  }
-  if (c.json) {
-    c.out << ToJson(status) << "\n";
-    return kExitOk;
+  if (auto code = Fetch(c, "GetStatus", &v1::AdminService::Stub::GetStatus, v1::GetStatusRequest(),
+                        status)) {
+    return *code;
   }
   Table table({{""}, {""}});
   table.AddRow({"server", c.server});
@@ -486,15 +507,9 @@ int Rates(Context& c, const CommandLine& line) {
     }
   }
   request.set_limit(static_cast<uint32_t>(limit));
-  grpc::ClientContext call;
-  SetDeadline(c, call);
   v1::GetRatesResponse rates;
-  if (grpc::Status s = c.admin->GetRates(&call, request, &rates); !s.ok()) {
-    return RpcError(c, "GetRates", s);
-  }
-  if (c.json) {
-    c.out << ToJson(rates) << "\n";
-    return kExitOk;
+  if (auto code = Fetch(c, "GetRates", &v1::AdminService::Stub::GetRates, request, rates)) {
+    return *code;
   }
   if (rates.operations_total() == 0) {
     c.out << (request.service().empty() && request.environment().empty()
@@ -543,15 +558,9 @@ int Explain(Context& c, const CommandLine& line) {
   request.set_service(line.positionals[1]);
   request.set_operation(line.positionals[2]);
   request.set_environment(line.Get("--environment", ""));
-  grpc::ClientContext call;
-  SetDeadline(c, call);
   v1::ExplainRateResponse e;
-  if (grpc::Status s = c.admin->ExplainRate(&call, request, &e); !s.ok()) {
-    return RpcError(c, "ExplainRate", s);
-  }
-  if (c.json) {
-    c.out << ToJson(e) << "\n";
-    return kExitOk;
+  if (auto code = Fetch(c, "ExplainRate", &v1::AdminService::Stub::ExplainRate, request, e)) {
+    return *code;
   }
   Table table({{""}, {""}});
   table.AddRow({"key", StrCat(request.service(), " / ", OrDash(request.environment()), " / ",
@@ -578,19 +587,31 @@ int Explain(Context& c, const CommandLine& line) {
   table.AddRow({"reasons", Join(e.reasons())});
   table.Render(c.out);
   c.out << "\n" << e.explanation() << "\n";
+  if (!e.known_key() && !line.Has("--environment")) {
+    // The usual slip: the clients report an environment and the key was asked without one.
+    v1::GetRatesRequest scopes;
+    scopes.set_service(request.service());
+    scopes.set_omit_operations(true);
+    v1::GetRatesResponse rates;
+    std::string environments;
+    if (Call(c, &v1::AdminService::Stub::GetRates, scopes, rates).ok()) {
+      for (const v1::ScopeRates& scope : rates.scopes()) {
+        if (!scope.environment().empty()) environments += " --environment " + scope.environment();
+      }
+    }
+    if (!environments.empty()) {
+      c.err << "note: " << request.service()
+            << " reports traffic under an environment; try one of:" << environments << "\n";
+    }
+  }
   return kExitOk;
 }
 
 int PoliciesGet(Context& c) {
-  grpc::ClientContext call;
-  SetDeadline(c, call);
   v1::GetPoliciesResponse policies;
-  if (grpc::Status s = c.admin->GetPolicies(&call, v1::GetPoliciesRequest(), &policies); !s.ok()) {
-    return RpcError(c, "GetPolicies", s);
-  }
-  if (c.json) {
-    c.out << ToJson(policies) << "\n";
-    return kExitOk;
+  if (auto code = Fetch(c, "GetPolicies", &v1::AdminService::Stub::GetPolicies,
+                        v1::GetPoliciesRequest(), policies)) {
+    return *code;
   }
   c.err << "# policies from " << policies.source() << " ("
         << Plural(policies.rules(), "rule", "rules") << ")\n";
@@ -610,9 +631,8 @@ std::optional<int> ValidateFile(Context& c, const std::string& command, const st
   yaml = *std::move(text);
   v1::ValidatePoliciesRequest request;
   request.set_yaml(yaml);
-  grpc::ClientContext call;
-  SetDeadline(c, call);
-  if (grpc::Status s = c.admin->ValidatePolicies(&call, request, &response); !s.ok()) {
+  if (grpc::Status s = Call(c, &v1::AdminService::Stub::ValidatePolicies, request, response);
+      !s.ok()) {
     return RpcError(c, "ValidatePolicies", s);
   }
   if (response.valid()) return std::nullopt;
@@ -672,11 +692,8 @@ int PoliciesSet(Context& c, const CommandLine& line) {
 
   v1::SetPoliciesRequest request;
   request.set_yaml(yaml);
-  grpc::ClientContext call;
-  SetDeadline(c, call);
-  if (!token.empty()) call.AddMetadata("authorization", StrCat("Bearer ", token));
   v1::SetPoliciesResponse response;
-  const grpc::Status s = c.admin->SetPolicies(&call, request, &response);
+  const grpc::Status s = Call(c, &v1::AdminService::Stub::SetPolicies, request, response, token);
   if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
     c.err << "fleetratectl: SetPolicies refused by " << c.server << ": "
           << (token.empty() ? "no admin token given" : "the admin token was not accepted") << " ("
@@ -716,18 +733,11 @@ bool WatchFrame(Context& c, const WatchOptions& options) {
   const std::string now = UtcTime(c.env.now ? c.env.now() : std::chrono::system_clock::now());
   v1::GetStatusResponse status;
   v1::GetRatesResponse rates;
-  grpc::Status s;
   const char* method = "GetStatus";
-  {
-    grpc::ClientContext call;
-    SetDeadline(c, call);
-    s = c.admin->GetStatus(&call, v1::GetStatusRequest(), &status);
-  }
+  grpc::Status s = Call(c, &v1::AdminService::Stub::GetStatus, v1::GetStatusRequest(), status);
   if (s.ok()) {
     method = "GetRates";
-    grpc::ClientContext call;
-    SetDeadline(c, call);
-    s = c.admin->GetRates(&call, options.request, &rates);
+    s = Call(c, &v1::AdminService::Stub::GetRates, options.request, rates);
   }
   const double interval_s = std::chrono::duration<double>(options.interval).count();
   if (c.json) {

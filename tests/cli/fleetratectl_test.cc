@@ -275,6 +275,10 @@ TEST_F(CliTest, ExplainSaysWhyAndJsonParses) {
   ASSERT_EQ(unknown.code, 0) << unknown.err;
   EXPECT_NE(unknown.out.find("no estimate: the service default applies"), std::string::npos)
       << unknown.out;
+  Result no_environment = Run({"explain", "cart", "POST /checkout"});
+  ASSERT_EQ(no_environment.code, 0) << no_environment.err;
+  EXPECT_EQ(no_environment.err,
+            "note: cart reports traffic under an environment; try one of: --environment prod\n");
 }
 
 TEST_F(CliTest, PoliciesGetValidateAndSetWithTheToken) {
@@ -427,7 +431,7 @@ TEST_F(CliTest, WatchSurvivesAServerRestart) {
     } else if (sleeps == 2) {
       StartServer(kToken, port);
       // Past the CLI channel's reconnect backoff (at most 2 s).
-      std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+      std::this_thread::sleep_for(std::chrono::milliseconds(3000));
     }
   };
   const std::string address = address_;
