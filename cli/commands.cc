@@ -14,7 +14,6 @@
 #include <iterator>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include "cli/table.h"
@@ -189,6 +188,11 @@ struct UsageError {
   std::string message;
   std::string command;  // for "Run 'fleetratectl COMMAND --help'"
 };
+
+bool Applies(const Flag& flag, const std::string& command) {
+  const std::string commands = StrCat(" ", flag.commands, " ");
+  return commands == " * " || commands.find(StrCat(" ", command, " ")) != std::string::npos;
+}
 
 const Flag* FindFlag(const std::string& name) {
   for (const Flag& flag : kFlags) {
@@ -883,23 +887,17 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   }
   const std::string help_name = command.rfind("policies", 0) == 0 ? "policies" : command;
   for (const auto& [name, value] : line.flags) {
-    const std::string applies = FindFlag(name)->commands;
-    std::istringstream words(applies);
-    const bool allowed =
-        applies == "*" ||
-        std::find(std::istream_iterator<std::string>(words), std::istream_iterator<std::string>(),
-                  command) != std::istream_iterator<std::string>();
-    if (!allowed) {
+    if (!Applies(*FindFlag(name), command)) {
       return Usage(err, {StrCat(name, " does not apply to '", help_name, "'"), help_name});
     }
   }
-  const size_t expected_positionals = command == "explain" ? 3
-                                      : command.rfind("policies-", 0) == 0
-                                          ? (command == "policies-get" ? 2 : 3)
-                                          : 1;
-  if (line.positionals.size() > expected_positionals) {
-    return Usage(err, {StrCat("unexpected argument '", line.positionals[expected_positionals], "'"),
-                       help_name});
+  // The command words and its arguments: explain SERVICE OPERATION, policies validate FILE, ...
+  const size_t most =
+      command == "explain" || command == "policies-validate" || command == "policies-set" ? 3
+      : command == "policies-get"                                                         ? 2
+                                                                                          : 1;
+  if (line.positionals.size() > most) {
+    return Usage(err, {StrCat("unexpected argument '", line.positionals[most], "'"), help_name});
   }
 
   const char* env_server = env.getenv ? env.getenv("FLEETRATE_SERVER") : nullptr;
