@@ -20,6 +20,7 @@ COPY cmake cmake
 COPY proto proto
 COPY client client
 COPY server server
+COPY cli cli
 COPY examples examples
 # Tests and benchmarks stay out of the image build: the suite runs in CI, not here.
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
@@ -50,6 +51,8 @@ CMD ["fleetrate:8081", "60", "/dev/null"]
 
 FROM runtime-base AS runtime
 COPY --from=builder /opt/fleetrate/bin/fleetrate-server /usr/local/bin/fleetrate-server
+# The operator CLI, for `docker-compose exec fleetrate-1 fleetratectl status`.
+COPY --from=builder /opt/fleetrate/bin/fleetratectl /usr/local/bin/fleetratectl
 COPY config/ /etc/fleetrate/
 USER 10001:10001
 EXPOSE 8081 5778

@@ -30,5 +30,5 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/fleetrateConfig.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/fleetrate)
 
 if(FLEETRATE_BUILD_SERVER)
-  install(TARGETS fleetrate-server RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  install(TARGETS fleetrate-server fleetratectl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()

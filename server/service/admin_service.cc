@@ -4,6 +4,8 @@
 #include "server/common/log.h"
 #include "server/common/strings.h"
 #include "server/rates/rate_engine.h"
+#include "server/service/debug_handlers.h"
+#include "server/service/metrics.h"
 
 namespace fleetrate::server {
 namespace {
@@ -43,7 +45,64 @@ constexpr ReasonName kReasons[] = {
      "the change was within the tolerance band, so the previous value stays"},
 };
 
+const Rule& RuleOf(const Policies* policies, int index) {
+  static const Rule kUnknown;
+  if (policies == nullptr) return kUnknown;
+  if (index < 0 || static_cast<size_t>(index) >= policies->rules.size()) return policies->defaults;
+  return policies->rules[static_cast<size_t>(index)];
+}
+
 }  // namespace
+
+v1::GetRatesResponse RatesOf(const RateTables* tables, const v1::GetRatesRequest& request) {
+  v1::GetRatesResponse out;
+  if (tables == nullptr) return out;
+  const size_t limit = request.limit() == 0 ? kDebugRatesDefaultLimit : request.limit();
+  const Policies* policies = tables->policies.get();
+  uint64_t operations_total = 0, operations_shown = 0;
+  uint32_t scopes_total = 0;
+  for (const auto& [scope, rates] : tables->scopes) {
+    if (!request.service().empty() && scope.service != request.service()) continue;
+    if (!request.environment().empty() && scope.environment != request.environment()) continue;
+    ++scopes_total;
+    operations_total += rates->operations.size();
+    v1::ScopeRates* s = out.add_scopes();
+    s->set_service(scope.service);
+    s->set_environment(scope.environment);
+    s->set_version(rates->version);
+    s->set_live_clients(static_cast<uint32_t>(rates->live_clients));
+    s->set_default_probability(rates->default_rate.probability);
+    s->set_operations_total(static_cast<uint32_t>(rates->operations.size()));
+    double seen = 0, target = 0, sampled = 0;
+    for (const auto& [operation, rate] : rates->operations) {
+      const double key_target = ExpectedSampledPerSecond(rate, rates->live_clients);
+      seen += rate.fleet_seen_per_second;
+      target += key_target;
+      sampled += rate.fleet_sampled_per_second;
+      if (request.omit_operations() || operations_shown >= limit) continue;
+      ++operations_shown;
+      v1::OperationRates* o = s->add_operations();
+      o->set_operation(operation);
+      o->set_fleet_seen_per_second(rate.fleet_seen_per_second);
+      o->set_target_traces_per_second(key_target);
+      o->set_fleet_sampled_per_second(rate.fleet_sampled_per_second);
+      o->set_probability(rate.probability);
+      if (rate.threshold < kMaxThreshold) o->set_threshold_hex(EncodeThreshold(rate.threshold));
+      o->set_rule(RuleOf(policies, rate.rule).name);
+      for (const ReasonName& r : kReasons) {
+        if (rate.reasons & r.reason) o->add_reasons(r.name);
+      }
+    }
+    s->set_fleet_seen_per_second(seen);
+    s->set_target_traces_per_second(target);
+    s->set_fleet_sampled_per_second(sampled);
+  }
+  out.set_scopes_total(scopes_total);
+  out.set_operations_total(operations_total);
+  out.set_operations_shown(operations_shown);
+  out.set_truncated(!request.omit_operations() && operations_shown < operations_total);
+  return out;
+}
 
 v1::ExplainRateResponse ExplainRate(const RateTables* tables, const Policies& policies,
                                     const Scope& scope, const std::string& operation) {
@@ -102,8 +161,12 @@ v1::ExplainRateResponse ExplainRate(const RateTables* tables, const Policies& po
 }
 
 AdminServiceImpl::AdminServiceImpl(RatePublisher& publisher, std::string admin_token,
-                                   std::function<void(const absl::Status&)> on_set)
-    : publisher_(publisher), admin_token_(std::move(admin_token)), on_set_(std::move(on_set)) {}
+                                   std::function<void(const absl::Status&)> on_set,
+                                   AdminServerInfo info)
+    : publisher_(publisher),
+      admin_token_(std::move(admin_token)),
+      on_set_(std::move(on_set)),
+      info_(info) {}
 
 grpc::Status AdminServiceImpl::GetPolicies(grpc::ServerContext*, const v1::GetPoliciesRequest*,
                                            v1::GetPoliciesResponse* response) {
@@ -169,6 +232,61 @@ grpc::Status AdminServiceImpl::ExplainRate(grpc::ServerContext*,
   const auto policies = tables && tables->policies ? tables->policies : publisher_.policies();
   *response = fleetrate::server::ExplainRate(
       tables.get(), *policies, {request->service(), request->environment()}, request->operation());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+                                         v1::GetStatusResponse* response) {
+  response->set_version(FLEETRATE_VERSION);
+  if (info_.clock != nullptr) {
+    response->set_uptime_seconds(Seconds(info_.clock->Now() - info_.started));
+  }
+  if (info_.store != nullptr) {
+    const StoreStatus status = info_.store->status();
+    v1::StoreInfo* store = response->mutable_store();
+    store->set_backend(status.backend);
+    store->set_address(status.address);
+    store->set_replica_id(status.replica_id);
+    store->set_connected(status.connected);
+    store->set_leader(status.leader);
+    store->set_leader_id(status.leader_id);
+    store->set_last_error(status.last_error);
+  }
+  const auto policies = publisher_.policies();
+  response->set_policy_source(policies->source_name);
+  response->set_policy_rules(static_cast<uint32_t>(policies->rules.size()));
+  const auto tables = publisher_.Current();
+  if (tables == nullptr) return grpc::Status::OK;
+  size_t live_clients = 0, keys = 0;
+  double seen = 0, sampled = 0, target = 0;
+  for (const auto& [scope, rates] : tables->scopes) {
+    live_clients += rates->live_clients;
+    keys += rates->operations.size();
+    for (const auto& [operation, rate] : rates->operations) {
+      seen += rate.fleet_seen_per_second;
+      sampled += rate.fleet_sampled_per_second;
+      target += ExpectedSampledPerSecond(rate, rates->live_clients);
+    }
+  }
+  response->set_live_clients(static_cast<uint32_t>(live_clients));
+  response->set_keys(keys);
+  response->set_scopes(tables->scopes.size());
+  response->set_table_version(MaxVersion(*tables));
+  response->set_fleet_seen_per_second(seen);
+  response->set_fleet_sampled_per_second(sampled);
+  response->set_target_traces_per_second(target);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::GetRates(grpc::ServerContext*, const v1::GetRatesRequest* request,
+                                        v1::GetRatesResponse* response) {
+  if (request->limit() > kDebugRatesMaxLimit) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        StrCat("limit: must be at most ", kDebugRatesMaxLimit, ", got ", request->limit()));
+  }
+  const auto tables = publisher_.Current();
+  *response = RatesOf(tables.get(), *request);
   return grpc::Status::OK;
 }
 

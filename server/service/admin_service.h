@@ -1,5 +1,6 @@
-// AdminServiceImpl: fleetrate.v1.AdminService — read, validate and replace the policies, and
-// explain a key's rate (see proto/fleetrate/v1/admin.proto).
+// AdminServiceImpl: fleetrate.v1.AdminService — read, validate and replace the policies, explain
+// a key's rate, and report the server's status and rate table with target vs achieved kept
+// traces/s (see proto/fleetrate/v1/admin.proto; fleetratectl is its client).
 //
 // SetPolicies requires `authorization: Bearer <admin token>`; with no token configured it is
 // disabled. Tokens are compared in constant time.
@@ -13,7 +14,9 @@
 #include <string>
 
 #include "fleetrate/v1/admin.grpc.pb.h"
+#include "server/common/clock.h"
 #include "server/service/rate_publisher.h"
+#include "server/store/store.h"
 
 namespace fleetrate::server {
 
@@ -22,11 +25,25 @@ namespace fleetrate::server {
                                                   const Policies& policies, const Scope& scope,
                                                   const std::string& operation);
 
+// GetRates for `tables` (null: no table yet, no scopes). `request.limit()` is checked by the
+// caller.
+[[nodiscard]] v1::GetRatesResponse RatesOf(const RateTables* tables,
+                                           const v1::GetRatesRequest& request);
+
+// What GetStatus reports beyond the rate table. Both pointers outlive the service; null: the
+// store section stays empty, the uptime 0.
+struct AdminServerInfo {
+  const Store* store = nullptr;
+  const Clock* clock = nullptr;
+  Timestamp started{};
+};
+
 class AdminServiceImpl final : public v1::AdminService::Service {
  public:
   // `on_set` is told of each accepted SetPolicies (for metrics).
   AdminServiceImpl(RatePublisher& publisher, std::string admin_token,
-                   std::function<void(const absl::Status&)> on_set = nullptr);
+                   std::function<void(const absl::Status&)> on_set = nullptr,
+                   AdminServerInfo info = {});
 
   grpc::Status GetPolicies(grpc::ServerContext* context, const v1::GetPoliciesRequest* request,
                            v1::GetPoliciesResponse* response) override;
@@ -37,11 +54,16 @@ class AdminServiceImpl final : public v1::AdminService::Service {
                            v1::SetPoliciesResponse* response) override;
   grpc::Status ExplainRate(grpc::ServerContext* context, const v1::ExplainRateRequest* request,
                            v1::ExplainRateResponse* response) override;
+  grpc::Status GetStatus(grpc::ServerContext* context, const v1::GetStatusRequest* request,
+                         v1::GetStatusResponse* response) override;
+  grpc::Status GetRates(grpc::ServerContext* context, const v1::GetRatesRequest* request,
+                        v1::GetRatesResponse* response) override;
 
  private:
   RatePublisher& publisher_;
   const std::string admin_token_;
   const std::function<void(const absl::Status&)> on_set_;
+  const AdminServerInfo info_;
 };
 
 }  // namespace fleetrate::server

@@ -59,7 +59,8 @@ Server::Server(ServerOptions options, std::shared_ptr<const Policies> policies, 
                                                               clock_, options_.sync_limits)),
       admin_service_(std::make_unique<AdminServiceImpl>(
           *publisher_, options_.admin_token,
-          [this](const absl::Status& s) { metrics_.RecordPolicyLoad(s.ok()); })) {}
+          [this](const absl::Status& s) { metrics_.RecordPolicyLoad(s.ok()); },
+          AdminServerInfo{store_.get(), &clock_, clock_.Now()})) {}
 
 Server::~Server() { Shutdown(); }
 

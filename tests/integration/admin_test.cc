@@ -158,6 +158,44 @@ TEST_F(AdminTest, ExplainRateShowsInputsRuleAndSteps) {
   EXPECT_EQ(unknown.reasons(0), "no_estimate");
 }
 
+TEST_F(AdminTest, GetStatusAndGetRatesAreOpenReadsOfTheTable) {
+  Start(kToken);
+  Report(1000);
+  v1::GetRatesResponse rates;
+  for (int i = 0; i < 200; ++i) {
+    grpc::ClientContext context;
+    v1::GetRatesRequest request;
+    request.set_service("cart");
+    ASSERT_TRUE(admin_->GetRates(&context, request, &rates).ok());
+    if (rates.operations_total() == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(rates.scopes_size(), 1);
+  ASSERT_EQ(rates.scopes(0).operations_size(), 1);
+  const v1::OperationRates& op = rates.scopes(0).operations(0);
+  EXPECT_EQ(op.operation(), "GET /cart");
+  EXPECT_DOUBLE_EQ(op.fleet_seen_per_second(), 1000);
+  EXPECT_DOUBLE_EQ(op.target_traces_per_second(), op.probability() * 1000);
+  EXPECT_EQ(op.rule(), "default");
+
+  grpc::ClientContext status_context;  // no token: reads stay open
+  v1::GetStatusResponse status;
+  ASSERT_TRUE(admin_->GetStatus(&status_context, v1::GetStatusRequest(), &status).ok());
+  EXPECT_EQ(status.version(), FLEETRATE_VERSION);
+  EXPECT_EQ(status.store().backend(), "memory");
+  EXPECT_TRUE(status.store().leader());
+  EXPECT_EQ(status.live_clients(), 1u);
+  EXPECT_EQ(status.keys(), 1u);
+  EXPECT_GT(status.table_version(), 0u);
+
+  grpc::ClientContext too_many_context;
+  v1::GetRatesRequest too_many;
+  too_many.set_limit(100001);
+  grpc::Status s = admin_->GetRates(&too_many_context, too_many, &rates);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "limit: must be at most 100000, got 100001");
+}
+
 TEST_F(AdminTest, PolicyFileEditsApplyWithinTwoSecondsAndBadEditsKeepTheLastGood) {
   const fs::path dir =
       fs::temp_directory_path() / ("fleetrate-admin-" + std::to_string(::getpid()));
