@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "cli/table.h"
+#include "fleetrate/tls.h"
 #include "fleetrate/v1/admin.grpc.pb.h"
 #include "server/common/strings.h"
 
@@ -41,6 +42,9 @@ constexpr char kGlobalFlagsHelp[] = R"(Global flags (before or after the command
   --json              machine-readable output: one JSON object (watch: one line per refresh),
                       proto3 JSON with the field names of proto/fleetrate/v1/admin.proto
   --timeout-ms MS     deadline of each call to the server (default 5000)
+  --tls-ca F          connect over TLS, trusting the PEM CA in F (env FLEETRATE_TLS_CA)
+  --tls-cert F        with --tls-key: a client certificate, for servers that require mutual
+  --tls-key F         TLS (env FLEETRATE_TLS_CERT, FLEETRATE_TLS_KEY)
   -h, --help          this help; 'fleetratectl COMMAND --help' for a command's
 )";
 
@@ -157,6 +161,9 @@ constexpr Flag kFlags[] = {
     {"--server", true, "*"},
     {"--json", false, "*"},
     {"--timeout-ms", true, "*"},
+    {"--tls-ca", true, "*"},
+    {"--tls-cert", true, "*"},
+    {"--tls-key", true, "*"},
     {"--help", false, "*"},
     {"--service", true, "rates watch"},
     {"--environment", true, "rates explain watch"},
@@ -917,8 +924,22 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 500);
   channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 500);
   channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  c.admin = v1::AdminService::NewStub(
-      grpc::CreateCustomChannel(c.server, grpc::InsecureChannelCredentials(), channel_args));
+  const auto flag_or_env = [&](const char* flag, const char* variable) {
+    const char* value = env.getenv ? env.getenv(variable) : nullptr;
+    return line.Get(flag, value != nullptr ? value : "");
+  };
+  TlsOptions tls;
+  tls.ca_file = flag_or_env("--tls-ca", "FLEETRATE_TLS_CA");
+  tls.cert_file = flag_or_env("--tls-cert", "FLEETRATE_TLS_CERT");
+  tls.key_file = flag_or_env("--tls-key", "FLEETRATE_TLS_KEY");
+  tls.enabled = !tls.ca_file.empty() || !tls.cert_file.empty();
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      ChannelCredentialsFor(tls);
+  if (!credentials.ok()) {
+    return Usage(err, UsageError{std::string(credentials.status().message()), ""});
+  }
+  c.admin =
+      v1::AdminService::NewStub(grpc::CreateCustomChannel(c.server, *credentials, channel_args));
 
   if (command == "status") return Status(c);
   if (command == "rates") return Rates(c, line);

@@ -16,6 +16,7 @@ FLEETRATE_TEST_PACKAGES=(
   clang-format libgtest-dev libgmock-dev libbenchmark-dev
   prometheus curl  # the observability test: promtool (shipped in prometheus) and a real scrape
   redis-server  # the Redis store's tests start their own redis-server processes
+  openssl  # the TLS tests make their certificates
   docker-compose unzip  # the deploy tests: `docker-compose config`; helm comes zipped in npm
 )
 FLEETRATE_APT_PACKAGES=("${FLEETRATE_BUILD_PACKAGES[@]}" "${FLEETRATE_TEST_PACKAGES[@]}")

@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
     options.policy_path = settings->config_path;
   }
   options.admin_token = settings->admin_token;
+  options.tls = settings->tls;
   if (!settings->admin_token_file.empty()) {
     std::ifstream token_file(settings->admin_token_file);
     std::getline(token_file, options.admin_token);

@@ -89,6 +89,14 @@ SamplerOptions ToSamplerOptions(const ClientOptions& o) {
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options,
                                                        std::unique_ptr<Exporter> exporter) {
   if (absl::Status status = Validate(options); !status.ok()) return status;
+  if (options.credentials == nullptr) {
+    auto credentials = ChannelCredentialsFor(options.tls);
+    if (!credentials.ok()) {
+      return absl::InvalidArgumentError("ClientOptions." +
+                                        std::string(credentials.status().message()));
+    }
+    options.credentials = *std::move(credentials);
+  }
   try {
     if (options.instance_id.empty()) options.instance_id = DefaultInstanceId();
     std::unique_ptr<Client> client(new Client(std::move(options), std::move(exporter)));
@@ -104,9 +112,11 @@ Client::Client(ClientOptions options, std::unique_ptr<Exporter> exporter)
   if (exporter != nullptr) {
     batcher_ = std::make_unique<Batcher>(std::move(exporter), options_.batcher);
   }
-  std::shared_ptr<grpc::ChannelCredentials> credentials =
-      options_.credentials != nullptr ? options_.credentials : grpc::InsecureChannelCredentials();
-  auto channel = grpc::CreateChannel(options_.server_address, credentials);
+  grpc::ChannelArguments args;
+  if (options_.tls.enabled && !options_.tls.server_name.empty()) {
+    args.SetSslTargetNameOverride(options_.tls.server_name);
+  }
+  auto channel = grpc::CreateCustomChannel(options_.server_address, options_.credentials, args);
   poller_ = std::make_unique<internal::Poller>(
       options_, v1::SamplingService::NewStub(std::move(channel)), *sampler_, batcher_.get());
   poller_->Start();

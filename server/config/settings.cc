@@ -64,6 +64,24 @@ const std::vector<Field>& Fields() {
          s.admin_token_file = std::string(v);
          return absl::OkStatus();
        }},
+      {"--tls-cert", "FLEETRATE_TLS_CERT",
+       [](Settings& s, std::string_view source, std::string_view v) {
+         if (v.empty()) return absl::InvalidArgumentError(StrCat(source, ": empty path"));
+         s.tls.cert_file = std::string(v);
+         return absl::OkStatus();
+       }},
+      {"--tls-key", "FLEETRATE_TLS_KEY",
+       [](Settings& s, std::string_view source, std::string_view v) {
+         if (v.empty()) return absl::InvalidArgumentError(StrCat(source, ": empty path"));
+         s.tls.key_file = std::string(v);
+         return absl::OkStatus();
+       }},
+      {"--tls-client-ca", "FLEETRATE_TLS_CLIENT_CA",
+       [](Settings& s, std::string_view source, std::string_view v) {
+         if (v.empty()) return absl::InvalidArgumentError(StrCat(source, ": empty path"));
+         s.tls.client_ca_file = std::string(v);
+         return absl::OkStatus();
+       }},
       {"--log-level", "FLEETRATE_LOG_LEVEL",
        [](Settings& s, std::string_view source, std::string_view v) {
          auto level = ParseLogLevel(v);
@@ -167,6 +185,10 @@ Flags (each also settable through the environment variable shown; flags win):
                          replica) or redis://[:PASSWORD@]HOST[:PORT][/DB] (several replicas
                          share one fleet view, one leader computes the rates; prefer the
                          environment variable when the URL holds a password)
+  --tls-cert F           PEM certificate chain: serve gRPC over TLS (FLEETRATE_TLS_CERT)
+  --tls-key F            its PEM private key (FLEETRATE_TLS_KEY)
+  --tls-client-ca F      PEM CA: require client certificates it signed, mutual TLS
+                         (FLEETRATE_TLS_CLIENT_CA)
   --log-level LEVEL      debug, info, warning or error (FLEETRATE_LOG_LEVEL), default info
   --admin-token-file F   file holding the bearer token AdminService.SetPolicies requires
                          (FLEETRATE_ADMIN_TOKEN_FILE; or the token in FLEETRATE_ADMIN_TOKEN);

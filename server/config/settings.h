@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/common/log.h"
+#include "server/config/tls.h"
 
 namespace fleetrate::server {
 
@@ -37,6 +38,7 @@ struct Settings {
   LogLevel log_level = LogLevel::kInfo;
   std::string admin_token_file;
   std::string admin_token;  // from FLEETRATE_ADMIN_TOKEN; never a flag (ps would show it)
+  TlsFiles tls;             // --tls-cert, --tls-key, --tls-client-ca
   bool help = false;
 };
 

@@ -92,7 +92,10 @@ absl::Status Server::Start() {
   // by gRPC with RESOURCE_EXHAUSTED before they are parsed.
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
   int selected_port = 0;
-  builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &selected_port);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentialsFor(options_.tls);
+  if (!credentials.ok()) return credentials.status();
+  builder.AddListeningPort(options_.grpc_listen, *credentials, &selected_port);
   builder.RegisterService(sampling_service_.get());
   builder.RegisterService(admin_service_.get());
   jaeger_metrics_ = std::make_unique<JaegerMetrics>(*metrics_.registry());
@@ -146,7 +149,10 @@ absl::Status Server::Start() {
   FLEETRATE_LOG(kInfo) << "fleetrate-server " << FLEETRATE_VERSION
                        << " listening grpc=" << grpc_address->host << ":" << grpc_port_
                        << " http=" << http_options.host << ":" << http_server_->port()
-                       << " store=" << store_->name();
+                       << " store=" << store_->name()
+                       << (options_.tls.enabled()
+                               ? (options_.tls.client_ca_file.empty() ? " tls=on" : " tls=mutual")
+                               : "");
   return absl::OkStatus();
 }
 

@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "server/common/clock.h"
+#include "server/config/tls.h"
 #include "server/http/http_server.h"
 #include "server/jaeger/jaeger_service.h"
 #include "server/policy/policy.h"
@@ -52,6 +53,7 @@ struct ServerOptions {
   EngineOptions engine;
   SyncLimits sync_limits;
   size_t max_message_bytes = 1 << 20;  // largest gRPC request accepted
+  TlsFiles tls;                        // gRPC over TLS (and mTLS with a client CA)
   AggregatorLimits aggregator_limits;
 };
 

@@ -45,6 +45,7 @@
 #include "fleetrate/batcher.h"
 #include "fleetrate/exporter.h"
 #include "fleetrate/sampler.h"
+#include "fleetrate/tls.h"
 
 namespace fleetrate {
 
@@ -74,8 +75,11 @@ struct ClientOptions {
   // Optional on-disk cache of the last table (binary SyncResponse), read at start if younger
   // than table_ttl, written (atomically, by rename) on each new table. Empty: no cache.
   std::string cache_path;
-  BatcherOptions batcher;                                 // used when Create is given an exporter
-  std::shared_ptr<grpc::ChannelCredentials> credentials;  // null: insecure
+  BatcherOptions batcher;  // used when Create is given an exporter
+  // TLS to the server (fleetrate/tls.h); plaintext unless tls.enabled.
+  TlsOptions tls;
+  // Credentials of your own (takes precedence over `tls`); null: from `tls`.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
 struct ClientStats {

@@ -1,0 +1,29 @@
+// TLS for the server's gRPC port from PEM files: a certificate chain and key, and optionally a
+// client CA, which turns on mutual TLS (clients must present a certificate it signed).
+//
+//   TlsFiles tls{"/etc/fleetrate/tls.crt", "/etc/fleetrate/tls.key", ""};
+//   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = ServerCredentialsFor(tls);
+#pragma once
+
+#include <grpcpp/security/server_credentials.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace fleetrate::server {
+
+struct TlsFiles {
+  std::string cert_file;       // --tls-cert; empty: plaintext
+  std::string key_file;        // --tls-key
+  std::string client_ca_file;  // --tls-client-ca; empty: clients are not asked for certificates
+
+  [[nodiscard]] bool enabled() const noexcept { return !cert_file.empty(); }
+};
+
+// Insecure credentials when !tls.enabled(). Errors name the flag and the file.
+[[nodiscard]] absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
+    const TlsFiles& tls);
+
+}  // namespace fleetrate::server

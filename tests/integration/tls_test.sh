@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# TLS on the gRPC port, with certificates made here by openssl (tests/support/make_certs.sh):
+# a TLS server answers fleetratectl that trusts its CA and refuses a plaintext one; with
+# --tls-client-ca it also refuses clients without a certificate, or with one from another CA;
+# bad TLS flags fail at start naming the flag.
+# Usage: tls_test.sh SERVER_BINARY FLEETRATECTL_BINARY SOURCE_DIR
+set -uo pipefail
+bin=$1
+ctl=$2
+src=$3
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+source "$src/tests/support/test_lib.sh"
+finish() {
+  [ $failures -gt 0 ] && { echo "--- server log"; cat "$work/server.log"; }
+  echo "$passed passed, $failures failed"
+  [ $failures -eq 0 ]
+  exit
+}
+command -v openssl >/dev/null || { echo "FAIL: openssl is not installed (scripts/lib.sh installs it)"; exit 1; }
+"$src/tests/support/make_certs.sh" "$work/certs"
+check "openssl makes a CA and certificates" $?
+c=$work/certs
+policy=$src/config/policies.yaml
+
+# Server-side TLS.
+start_server "$work/server.log" "$bin" --config "$policy" --tls-cert "$c/server.pem" --tls-key "$c/server.key"
+check "the server starts with --tls-cert/--tls-key" $?
+server_pid=$SERVER_PID
+grep -q " tls=on" "$work/server.log"
+check "its listen line says tls=on" $?
+addr=127.0.0.1:$GRPC_PORT
+"$ctl" --server "$addr" --tls-ca "$c/ca.pem" status >"$work/out" 2>&1
+check "fleetratectl trusting the CA gets status over TLS" $?
+grep -q "version" "$work/out"
+check "status shows the version" $?
+"$ctl" --server "$addr" --timeout-ms 2000 status >"$work/out" 2>&1
+[ $? -eq 1 ]
+check "a plaintext client is refused (exit 1)" $?
+"$ctl" --server "$addr" --timeout-ms 2000 --tls-ca "$c/other-ca.pem" status >"$work/out" 2>&1
+[ $? -eq 1 ]
+check "a client trusting another CA is refused (exit 1)" $?
+"$ctl" --server "$addr" --tls-ca "$work/missing.pem" status >"$work/out" 2>&1
+[ $? -eq 2 ] && grep -q "tls.ca_file" "$work/out"
+check "a missing CA file is a usage error naming tls.ca_file" $?
+kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null; server_pid=""
+
+# Mutual TLS.
+start_server "$work/server.log" "$bin" --config "$policy" --tls-cert "$c/server.pem" --tls-key "$c/server.key" \
+  --tls-client-ca "$c/ca.pem"
+check "the server starts with --tls-client-ca" $?
+server_pid=$SERVER_PID
+grep -q " tls=mutual" "$work/server.log"
+check "its listen line says tls=mutual" $?
+addr=127.0.0.1:$GRPC_PORT
+"$ctl" --server "$addr" --timeout-ms 2000 --tls-ca "$c/ca.pem" status >"$work/out" 2>&1
+[ $? -eq 1 ]
+check "mTLS: a client without a certificate is refused" $?
+"$ctl" --server "$addr" --timeout-ms 2000 --tls-ca "$c/ca.pem" --tls-cert "$c/rogue.pem" --tls-key "$c/rogue.key" status >"$work/out" 2>&1
+[ $? -eq 1 ]
+check "mTLS: a certificate from another CA is refused" $?
+"$ctl" --server "$addr" --tls-ca "$c/ca.pem" --tls-cert "$c/client.pem" --tls-key "$c/client.key" status >"$work/out" 2>&1
+check "mTLS: the CA's client certificate is accepted" $?
+kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null; server_pid=""
+
+# Bad flags fail at start, naming the flag.
+"$bin" --config "$policy" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --tls-cert "$c/server.pem" >"$work/bad" 2>&1
+[ $? -ne 0 ] && grep -q -- "--tls-key" "$work/bad"
+check "--tls-cert without --tls-key fails naming --tls-key" $?
+"$bin" --config "$policy" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --tls-cert "$c/server.csr" --tls-key "$c/server.key" >"$work/bad" 2>&1
+[ $? -ne 0 ]
+check "a certificate gRPC cannot load fails at start" $?
+"$bin" --config "$policy" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --tls-cert "$work/none.pem" --tls-key "$c/server.key" >"$work/bad" 2>&1
+[ $? -ne 0 ] && grep -q -- "--tls-cert: '$work/none.pem' cannot be read" "$work/bad"
+check "an unreadable certificate fails naming --tls-cert and the file" $?
+finish
