@@ -9,7 +9,7 @@ FLEETRATE_BUILD_DIR=${FLEETRATE_BUILD_DIR:-$FLEETRATE_ROOT/build}
 FLEETRATE_BUILD_PACKAGES=(
   cmake g++ ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libboost-dev prometheus-cpp-dev libyaml-cpp-dev libhiredis-dev
+  libboost-dev prometheus-cpp-dev libyaml-cpp-dev libhiredis-dev libssl-dev
 )
 # What the tests and benchmarks add.
 FLEETRATE_TEST_PACKAGES=(

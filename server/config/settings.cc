@@ -185,7 +185,8 @@ Flags (each also settable through the environment variable shown; flags win):
                          replica) or redis://[:PASSWORD@]HOST[:PORT][/DB] (several replicas
                          share one fleet view, one leader computes the rates; prefer the
                          environment variable when the URL holds a password)
-  --tls-cert F           PEM certificate chain: serve gRPC over TLS (FLEETRATE_TLS_CERT)
+  --tls-cert F           PEM certificate chain: serve gRPC over TLS and HTTP as HTTPS
+                         (FLEETRATE_TLS_CERT)
   --tls-key F            its PEM private key (FLEETRATE_TLS_KEY)
   --tls-client-ca F      PEM CA: require client certificates it signed, mutual TLS
                          (FLEETRATE_TLS_CLIENT_CA)

@@ -22,6 +22,9 @@ struct TlsFiles {
   [[nodiscard]] bool enabled() const noexcept { return !cert_file.empty(); }
 };
 
+// A PEM file's text; INVALID_ARGUMENT naming `flag` and the path if it is unreadable or not PEM.
+[[nodiscard]] absl::StatusOr<std::string> ReadPemFile(const char* flag, const std::string& path);
+
 // Insecure credentials when !tls.enabled(). Errors name the flag and the file.
 [[nodiscard]] absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
     const TlsFiles& tls);

@@ -7,18 +7,22 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cctype>
 #include <exception>
 #include <limits>
 #include <map>
 #include <optional>
 #include <thread>
+#include <type_traits>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace fleetrate::server {
 
@@ -47,6 +51,7 @@ using RouteMap = std::map<std::string, Route, std::less<>>;
 struct Config {
   HttpServerOptions options;
   RouteMap routes;
+  std::shared_ptr<asio::ssl::context> ssl;  // null: plaintext
 };
 
 std::string HostPort(const std::string& host, uint16_t port) {
@@ -209,26 +214,65 @@ http::response<http::string_body> ToBeast(HttpResponse response, unsigned versio
   return res;
 }
 
-// One HTTP/1.1 connection. All members are touched only on the connection's strand, so the
-// session needs no lock; the server reaches it only through Close(), which posts.
-class Session : public std::enable_shared_from_this<Session> {
+// What the registry closes on Stop(), whatever the stream.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // Closes the connection soon: at once when idle, after the current response otherwise.
+  virtual void Close() = 0;
+};
+
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One HTTP/1.1 connection over a plain TCP stream or TLS (TlsStream). All members are touched
+// only on the connection's strand, so the session needs no lock; the server reaches it only
+// through Close(), which posts.
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
  public:
   Session(tcp::socket&& socket, std::shared_ptr<const Config> config)
-      : stream_(std::move(socket)), config_(std::move(config)) {}
+      : stream_(MakeStream(std::move(socket), *config)), config_(std::move(config)) {}
 
   void Start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadRequest(); });
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kTls) {
+        // The handshake shares the read timeout: a client that connects and says nothing is
+        // closed like an idle one.
+        self->Lowest().expires_after(self->options().read_timeout);
+        self->stream_.async_handshake(
+            asio::ssl::stream_base::server,
+            beast::bind_front_handler(&Session::OnHandshake, self->shared_from_this()));
+      } else {
+        self->ReadRequest();
+      }
+    });
   }
 
-  // Closes the connection soon: at once when idle, after the current response otherwise.
-  void Close() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+  void Close() override {
+    asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
       self->closing_ = true;
       if (!self->writing_) self->Shutdown();
     });
   }
 
  private:
+  static Stream MakeStream(tcp::socket&& socket, const Config& config) {
+    if constexpr (kTls) {
+      return Stream(std::move(socket), *config.ssl);
+    } else {
+      return Stream(std::move(socket));
+    }
+  }
+
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec || closing_) return Shutdown();  // not TLS, an untrusted client certificate, ...
+    ReadRequest();
+  }
+
   const HttpServerOptions& options() const { return config_->options; }
 
   void ReadRequest() {
@@ -236,9 +280,9 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options().max_header_bytes));
     parser_->body_limit(static_cast<std::uint64_t>(options().max_body_bytes));
-    stream_.expires_after(options().read_timeout);
+    Lowest().expires_after(options().read_timeout);
     http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+                     beast::bind_front_handler(&Session::OnRead, this->shared_from_this()));
   }
 
   void OnRead(beast::error_code ec, std::size_t /*bytes*/) {
@@ -274,9 +318,10 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool close = res.need_eof();
     response_.emplace(std::move(res));
     writing_ = true;
-    stream_.expires_after(options().read_timeout);
-    http::async_write(stream_, *response_,
-                      beast::bind_front_handler(&Session::OnWrite, shared_from_this(), close));
+    Lowest().expires_after(options().read_timeout);
+    http::async_write(
+        stream_, *response_,
+        beast::bind_front_handler(&Session::OnWrite, this->shared_from_this(), close));
   }
 
   void OnWrite(bool close, beast::error_code ec, std::size_t /*bytes*/) {
@@ -290,17 +335,23 @@ class Session : public std::enable_shared_from_this<Session> {
   // Half-closes, then discards what the client still sends until it closes or the linger
   // time passes. Closing with unread input would make the kernel send RST, and the client
   // could lose the error response it has not read yet (the classic "lingering close").
+  // Over TLS there is no half-close: the connection just closes.
   void LingeringClose() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(std::min<std::chrono::milliseconds>(options().read_timeout, kMaxLinger));
-    Drain();
+    if constexpr (kTls) {
+      Shutdown();
+    } else {
+      beast::error_code ignored;
+      Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+      Lowest().expires_after(
+          std::min<std::chrono::milliseconds>(options().read_timeout, kMaxLinger));
+      Drain();
+    }
   }
 
   void Drain() {
     // The expiry set in LingeringClose bounds the whole drain, not each read.
     stream_.async_read_some(asio::buffer(drain_),
-                            beast::bind_front_handler(&Session::OnDrain, shared_from_this()));
+                            beast::bind_front_handler(&Session::OnDrain, this->shared_from_this()));
   }
 
   void OnDrain(beast::error_code ec, std::size_t /*bytes*/) {
@@ -308,13 +359,14 @@ class Session : public std::enable_shared_from_this<Session> {
     Drain();
   }
 
+  // Over TLS without close_notify: responses are length-delimited, so a truncation shows.
   void Shutdown() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Lowest().close();
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   const std::shared_ptr<const Config> config_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -328,13 +380,14 @@ class Session : public std::enable_shared_from_this<Session> {
 class SessionRegistry {
  public:
   // False once CloseAll() ran: the caller drops the session (its socket closes).
-  bool Add(const std::shared_ptr<Session>& session) {
+  bool Add(const std::shared_ptr<SessionBase>& session) {
     std::lock_guard<std::mutex> lock(mu_);
     if (closing_) return false;
     if (sessions_.size() >= prune_at_) {
-      sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
-                                     [](const std::weak_ptr<Session>& s) { return s.expired(); }),
-                      sessions_.end());
+      sessions_.erase(
+          std::remove_if(sessions_.begin(), sessions_.end(),
+                         [](const std::weak_ptr<SessionBase>& s) { return s.expired(); }),
+          sessions_.end());
       prune_at_ = std::max<size_t>(64, 2 * sessions_.size());
     }
     sessions_.push_back(session);
@@ -342,23 +395,23 @@ class SessionRegistry {
   }
 
   void CloseAll() {
-    std::vector<std::shared_ptr<Session>> live;
+    std::vector<std::shared_ptr<SessionBase>> live;
     {
       std::lock_guard<std::mutex> lock(mu_);
       closing_ = true;
-      for (const std::weak_ptr<Session>& weak : sessions_) {
-        if (std::shared_ptr<Session> session = weak.lock()) live.push_back(std::move(session));
+      for (const std::weak_ptr<SessionBase>& weak : sessions_) {
+        if (std::shared_ptr<SessionBase> session = weak.lock()) live.push_back(std::move(session));
       }
       sessions_.clear();
     }
-    for (const std::shared_ptr<Session>& session : live) session->Close();
+    for (const std::shared_ptr<SessionBase>& session : live) session->Close();
   }
 
  private:
   std::mutex mu_;
-  bool closing_ = false;                          // guarded by mu_
-  std::vector<std::weak_ptr<Session>> sessions_;  // guarded by mu_
-  size_t prune_at_ = 64;                          // guarded by mu_
+  bool closing_ = false;                              // guarded by mu_
+  std::vector<std::weak_ptr<SessionBase>> sessions_;  // guarded by mu_
+  size_t prune_at_ = 64;                              // guarded by mu_
 };
 
 // Accepts connections. Its acceptor and timer live on one strand; Close() posts onto it.
@@ -400,9 +453,17 @@ class Listener : public std::enable_shared_from_this<Listener> {
       });
       return;
     }
-    auto session = std::make_shared<Session>(std::move(socket), config_);
-    if (registry_->Add(session)) session->Start();
+    if (config_->ssl != nullptr) {
+      StartSession(std::make_shared<Session<TlsStream>>(std::move(socket), config_));
+    } else {
+      StartSession(std::make_shared<Session<beast::tcp_stream>>(std::move(socket), config_));
+    }
     Accept();
+  }
+
+  template <class S>
+  void StartSession(const std::shared_ptr<S>& session) {
+    if (registry_->Add(session)) session->Start();
   }
 
   asio::io_context& ioc_;
@@ -412,6 +473,35 @@ class Listener : public std::enable_shared_from_this<Listener> {
   const std::shared_ptr<SessionRegistry> registry_;
   bool closed_ = false;  // acceptor strand only
 };
+
+// The TLS context of HttpServerOptions::tls: TLS 1.2 and later, the certificate chain and key,
+// and with a client CA, client certificates required and verified.
+absl::StatusOr<std::shared_ptr<asio::ssl::context>> MakeSslContext(const HttpTls& tls) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  beast::error_code ec;
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1,
+                   ec);
+  const auto fail = [&](const char* what) {
+    return absl::InvalidArgumentError(std::string("HTTP TLS: ") + what + ": " + ec.message());
+  };
+  if (ec) return fail("cannot set the protocol versions");
+  if (ctx->use_certificate_chain(asio::buffer(tls.cert_chain_pem), ec); ec) {
+    return fail("cannot use the certificate chain");
+  }
+  if (ctx->use_private_key(asio::buffer(tls.private_key_pem), asio::ssl::context::pem, ec); ec) {
+    return fail("cannot use the private key");
+  }
+  if (!tls.client_ca_pem.empty()) {
+    if (ctx->add_certificate_authority(asio::buffer(tls.client_ca_pem), ec); ec) {
+      return fail("cannot use the client CA");
+    }
+    ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert, ec);
+    if (ec) return fail("cannot require client certificates");
+  }
+  return ctx;
+}
 
 void RunIoContext(asio::io_context& ioc) {
   for (;;) {
@@ -521,8 +611,15 @@ absl::Status HttpServer::Start() {
   if (ec) return fail("getsockname");
   impl.port.store(bound.port(), std::memory_order_release);
 
+  std::shared_ptr<asio::ssl::context> ssl;
+  if (options.tls.has_value()) {
+    absl::StatusOr<std::shared_ptr<asio::ssl::context>> made =
+        http_internal::MakeSslContext(*options.tls);
+    if (!made.ok()) return made.status();
+    ssl = *std::move(made);
+  }
   auto config = std::make_shared<const http_internal::Config>(
-      http_internal::Config{options, std::move(impl.routes)});
+      http_internal::Config{options, std::move(impl.routes), std::move(ssl)});
   impl.registry = std::make_shared<http_internal::SessionRegistry>();
   impl.listener = std::make_shared<http_internal::Listener>(impl.ioc, std::move(acceptor),
                                                             std::move(config), impl.registry);

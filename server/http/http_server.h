@@ -40,6 +40,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -73,6 +74,13 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// HTTPS: PEM text (not paths), as the caller read it.
+struct HttpTls {
+  std::string cert_chain_pem;
+  std::string private_key_pem;
+  std::string client_ca_pem;  // non-empty: clients must present a certificate it signed
+};
+
 struct HttpServerOptions {
   std::string host = "0.0.0.0";                    // an IPv4/IPv6 literal or a resolvable name
   uint16_t port = 5778;                            // 0 picks a free port; see HttpServer::port()
@@ -80,6 +88,7 @@ struct HttpServerOptions {
   size_t max_header_bytes = 8 * 1024;              // request line + headers; larger -> 431
   size_t max_body_bytes = 1024 * 1024;             // larger -> 413
   std::chrono::milliseconds read_timeout{10'000};  // idle/slow clients are closed
+  std::optional<HttpTls> tls;                      // set: HTTPS only (Start fails on bad PEM)
   // Called (on a server thread) when a handler throws; e.g. to log and count. Optional.
   std::function<void(const HttpRequest&, std::string_view what)> on_handler_error;
 };

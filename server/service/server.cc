@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <tuple>
 
 #include "server/common/log.h"
 #include "server/common/strings.h"
@@ -95,6 +96,21 @@ absl::Status Server::Start() {
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       ServerCredentialsFor(options_.tls);
   if (!credentials.ok()) return credentials.status();
+  std::optional<HttpTls> http_tls;
+  if (options_.tls.enabled()) {
+    // The HTTP port serves HTTPS with the same certificate (and client CA) as gRPC.
+    HttpTls tls;
+    for (auto [flag, path, out] :
+         {std::tuple{"--tls-cert", &options_.tls.cert_file, &tls.cert_chain_pem},
+          std::tuple{"--tls-key", &options_.tls.key_file, &tls.private_key_pem},
+          std::tuple{"--tls-client-ca", &options_.tls.client_ca_file, &tls.client_ca_pem}}) {
+      if (path->empty()) continue;
+      absl::StatusOr<std::string> pem = ReadPemFile(flag, *path);
+      if (!pem.ok()) return pem.status();
+      *out = *std::move(pem);
+    }
+    http_tls = std::move(tls);
+  }
   builder.AddListeningPort(options_.grpc_listen, *credentials, &selected_port);
   builder.RegisterService(sampling_service_.get());
   builder.RegisterService(admin_service_.get());
@@ -115,6 +131,7 @@ absl::Status Server::Start() {
   http_options.on_handler_error = [](const HttpRequest& request, std::string_view what) {
     FLEETRATE_LOG(kError) << "HTTP handler for " << request.path << " failed: " << what;
   };
+  http_options.tls = std::move(http_tls);
   http_server_ = std::make_unique<HttpServer>(http_options);
   http_server_->Handle("/healthz", [](const HttpRequest&) { return TextResponse(200, "ok\n"); });
   http_server_->Handle("/readyz", [this](const HttpRequest&) { return Ready(); });

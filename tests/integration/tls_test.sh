@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# TLS on the gRPC port, with certificates made here by openssl (tests/support/make_certs.sh):
+# TLS on the gRPC and HTTP ports, with certificates made here by openssl (tests/support/make_certs.sh):
 # a TLS server answers fleetratectl that trusts its CA and refuses a plaintext one; with
 # --tls-client-ca it also refuses clients without a certificate, or with one from another CA;
 # bad TLS flags fail at start naming the flag.
@@ -49,6 +49,12 @@ check "a client trusting another CA is refused (exit 1)" $?
 "$ctl" --server "$addr" --tls-ca "$work/missing.pem" status >"$work/out" 2>&1
 [ $? -eq 2 ] && grep -q "tls.ca_file" "$work/out"
 check "a missing CA file is a usage error naming tls.ca_file" $?
+[ "$(curl -s --max-time 5 --cacert "$c/ca.pem" "https://127.0.0.1:$HTTP_PORT/healthz")" = ok ]
+check "the HTTP port serves HTTPS with the same certificate (/healthz)" $?
+curl -s --max-time 5 --cacert "$c/ca.pem" "https://127.0.0.1:$HTTP_PORT/metrics" | grep -q '^fleetrate_build_info'
+check "/metrics over HTTPS" $?
+! curl -s --max-time 5 "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null
+check "plain HTTP to the TLS port gets no answer" $?
 kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null; server_pid=""
 
 # Mutual TLS.
@@ -67,6 +73,10 @@ check "mTLS: a client without a certificate is refused" $?
 check "mTLS: a certificate from another CA is refused" $?
 "$ctl" --server "$addr" --tls-ca "$c/ca.pem" --tls-cert "$c/client.pem" --tls-key "$c/client.key" status >"$work/out" 2>&1
 check "mTLS: the CA's client certificate is accepted" $?
+! curl -s --max-time 5 --cacert "$c/ca.pem" "https://127.0.0.1:$HTTP_PORT/healthz" >/dev/null
+check "mTLS HTTPS: no client certificate, no answer" $?
+[ "$(curl -s --max-time 5 --cacert "$c/ca.pem" --cert "$c/client.pem" --key "$c/client.key" "https://127.0.0.1:$HTTP_PORT/healthz")" = ok ]
+check "mTLS HTTPS: the CA's client certificate gets /healthz" $?
 kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null; server_pid=""
 
 # Bad flags fail at start, naming the flag.
