@@ -52,10 +52,11 @@ ReportResult Aggregator::Report(const ClientReport& report, Duration sync_interv
       std::max(sync_interval, report.interval) * limits_.missed_intervals_to_expire;
   client.expires_at = now + lifetime;
   if (spacing > Duration::zero()) client.report_tat = std::max(client.report_tat, now) + spacing;
-  Withdraw(client);
   const double seconds = Seconds(report.interval);
-  // A first Sync carries no counts; it only registers the client.
+  // A Sync without counts (a client's first, or one sooner than its minimum interval) only
+  // registers or refreshes the client: its previous rates stand until it reports new ones.
   if (seconds <= 0) return ReportResult::kAccepted;
+  Withdraw(client);
   client.contributions.reserve(report.operations.size());
   for (const OperationReport& op : report.operations) {
     KeyState& key = KeyFor(scope, op.operation);

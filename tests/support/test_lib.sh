@@ -18,7 +18,8 @@ start_server() {
   GRPC_PORT=""
   HTTP_PORT=""
   for _ in $(seq 1 100); do
-    if grep -q " listening grpc=" "$log"; then
+    # The whole line (it ends with store=...), not a partial write of it.
+    if grep -q " listening grpc=.* store=" "$log"; then
       GRPC_PORT=$(sed -n 's/.* listening grpc=[^ ]*:\([0-9]*\) http=.*/\1/p' "$log")
       HTTP_PORT=$(sed -n 's/.* listening grpc=[^ ]* http=[^ ]*:\([0-9]*\) .*/\1/p' "$log")
       [ -n "$GRPC_PORT" ] && [ -n "$HTTP_PORT" ]

@@ -114,6 +114,18 @@ TEST_F(AggregatorTest, FirstSyncWithoutCountsRegistersTheClient) {
   ASSERT_NE(FindScope(e, "cart"), nullptr);
 }
 
+// A client that syncs sooner than its minimum interval sends no counts (interval 0): its last
+// rates must stand, or the key would read zero every other recompute and its rate flap.
+TEST_F(AggregatorTest, ASyncWithoutCountsKeepsTheClientsLastRates) {
+  (void)aggregator_.Report(MakeReport("a", seconds(10), {{"op", 1000, 10}}), seconds(10),
+                           clock_.Now());
+  clock_.Advance(seconds(1));
+  (void)aggregator_.Report(MakeReport("a", Duration::zero(), {}), seconds(10), clock_.Now());
+  FleetEstimate e = aggregator_.Estimate(clock_.Now());
+  EXPECT_DOUBLE_EQ(FindKey(FindScope(e, "cart"), "op")->seen_per_second, 100);
+  EXPECT_EQ(FindKey(FindScope(e, "cart"), "op")->clients, 1u);
+}
+
 TEST_F(AggregatorTest, OperationsBeyondTheServiceCapFoldIntoStar) {
   Aggregator capped(AggregatorLimits{3, 100000, 3, 60});
   (void)capped.Report(
