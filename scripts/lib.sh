@@ -17,6 +17,7 @@ FLEETRATE_TEST_PACKAGES=(
   prometheus curl  # the observability test: promtool (shipped in prometheus) and a real scrape
   redis-server  # the Redis store's tests start their own redis-server processes
   docker-compose unzip  # the deploy tests: `docker-compose config`; helm comes zipped in npm
+  chromium  # the /ui test renders the status page in headless Chromium
 )
 FLEETRATE_APT_PACKAGES=("${FLEETRATE_BUILD_PACKAGES[@]}" "${FLEETRATE_TEST_PACKAGES[@]}")
 

@@ -33,6 +33,16 @@ double ExpectedSampledPerSecond(const KeyRate& rate, size_t live_clients) {
   return kept;
 }
 
+ServiceTraffic TrafficOf(const ServiceRates& rates) {
+  ServiceTraffic traffic;
+  for (const auto& [operation, rate] : rates.operations) {
+    traffic.seen += rate.fleet_seen_per_second;
+    traffic.sampled += rate.fleet_sampled_per_second;
+    traffic.target += ExpectedSampledPerSecond(rate, rates.live_clients);
+  }
+  return traffic;
+}
+
 ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry, MetricsLimits limits)
     : live_clients(SingleGauge(*registry, "fleetrate_live_clients",
                                "Clients whose latest Sync has not expired")),
@@ -177,9 +187,7 @@ void ServerMetrics::RecordSync(const std::string& code, double seconds) {
 void ServerMetrics::RecordTable(const RateTables& tables) {
   struct ScopeTotals {
     const Scope* scope;
-    double seen = 0;
-    double sampled = 0;
-    double target = 0;
+    ServiceTraffic traffic;
   };
   struct KeyTraffic {
     const Scope* scope;
@@ -191,20 +199,17 @@ void ServerMetrics::RecordTable(const RateTables& tables) {
   scopes.reserve(tables.scopes.size());
   std::vector<KeyTraffic> keys;
   for (const auto& [scope, rates] : tables.scopes) {
-    ScopeTotals totals{&scope};
     for (const auto& [operation, rate] : rates->operations) {
-      totals.seen += rate.fleet_seen_per_second;
-      totals.sampled += rate.fleet_sampled_per_second;
-      totals.target += ExpectedSampledPerSecond(rate, rates->live_clients);
       keys.push_back({&scope, &operation, rate.fleet_seen_per_second, rate.probability});
     }
-    scopes.push_back(totals);
+    scopes.push_back({&scope, TrafficOf(*rates)});
   }
   // Busiest first; ties by name so the chosen set does not flap between equal scopes.
   const size_t scope_count = std::min(scopes.size(), limits_.max_scope_series);
   std::partial_sort(scopes.begin(), scopes.begin() + static_cast<ptrdiff_t>(scope_count),
                     scopes.end(), [](const ScopeTotals& a, const ScopeTotals& b) {
-                      return a.seen != b.seen ? a.seen > b.seen : *a.scope < *b.scope;
+                      return a.traffic.seen != b.traffic.seen ? a.traffic.seen > b.traffic.seen
+                                                              : *a.scope < *b.scope;
                     });
   scopes.resize(scope_count);
   const size_t key_count = std::min(keys.size(), limits_.max_key_series);
@@ -233,9 +238,9 @@ void ServerMetrics::RecordTable(const RateTables& tables) {
                                       {"environment", totals.scope->environment}};
       series = {&scope_seen_.Add(labels), &scope_sampled_.Add(labels), &scope_target_.Add(labels)};
     }
-    series.seen->Set(totals.seen);
-    series.sampled->Set(totals.sampled);
-    series.target->Set(totals.target);
+    series.seen->Set(totals.traffic.seen);
+    series.sampled->Set(totals.traffic.sampled);
+    series.target->Set(totals.traffic.target);
     next_scopes.emplace(*totals.scope, series);
   }
   for (const auto& [scope, stale] : scope_series_) {

@@ -12,6 +12,7 @@
 #include "server/http/metrics_handler.h"
 #include "server/jaeger/strategies_file.h"
 #include "server/service/debug_handlers.h"
+#include "server/service/status_handlers.h"
 #include "server/store/memory_store.h"
 #include "server/store/redis_store.h"
 
@@ -69,7 +70,7 @@ absl::Status Server::Start() {
   if (!grpc_address.ok()) return grpc_address.status();
 
   // The first table exists before any client can ask: /readyz is true as soon as we listen.
-  publisher_->Recompute(clock_.Now());
+  Recompute();
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -107,6 +108,7 @@ absl::Status Server::Start() {
   }
   http_server_->Handle("/metrics", MetricsHandler(metrics_.collectables()));
   RegisterDebugHandlers(*http_server_, *publisher_, *store_);
+  RegisterStatusHandlers(*http_server_, *publisher_, status_history_, clock_);
   if (absl::Status s = http_server_->Start(); !s.ok()) {
     grpc_server_->Shutdown();
     grpc_server_.reset();
@@ -136,6 +138,14 @@ absl::Status Server::Start() {
   return absl::OkStatus();
 }
 
+void Server::Recompute() {
+  const Timestamp now = clock_.Now();
+  publisher_->Recompute(now);
+  if (const std::shared_ptr<const RateTables> tables = publisher_->Current()) {
+    status_history_.Record(*tables, now);
+  }
+}
+
 void Server::RecomputeLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
@@ -144,7 +154,7 @@ void Server::RecomputeLoop() {
     if (stopping_) break;
     lock.unlock();
     try {
-      publisher_->Recompute(clock_.Now());
+      Recompute();
     } catch (const std::exception& e) {
       // Keep serving the last good table; the next recompute tries again.
       FLEETRATE_LOG(kError) << "rate recompute failed, serving the last table: " << e.what();
