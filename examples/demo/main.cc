@@ -62,15 +62,23 @@ struct Flags {
 };
 
 void Usage() {
-  std::cerr << "usage: fleetrate-demo [--server HOST:PORT] [--spans FILE] [--step-s N]\n"
-               "                      [--low-rps N] [--high-rps N] [--duration-s N] "
-               "[--summary-s N]\n";
+  std::cout << "usage: fleetrate-demo [FLAGS]\n"
+               "  --server HOST:PORT  fleetrate-server's gRPC address (127.0.0.1:8081)\n"
+               "  --spans FILE        where spans go, as JSON lines (fleetrate-demo-spans.jsonl)\n"
+               "  --step-s N          seconds between traffic steps (30)\n"
+               "  --low-rps N         frontend requests/s on the low step (200)\n"
+               "  --high-rps N        frontend requests/s on the high step (1000)\n"
+               "  --duration-s N      stop after N seconds; 0: at SIGINT or SIGTERM (0)\n"
+               "  --summary-s N       seconds between summary lines on stderr (5)\n";
 }
 
 bool ParseFlags(int argc, char** argv, Flags& flags) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") return false;
+    if (arg == "--help" || arg == "-h") {
+      Usage();
+      std::exit(0);
+    }
     if (i + 1 >= argc) {
       std::cerr << "fleetrate-demo: " << arg << " needs a value\n";
       return false;
@@ -277,7 +285,7 @@ Totals TotalsOf(const fleetrate::ClientStats& stats) {
 int main(int argc, char** argv) {
   Flags flags;
   if (!ParseFlags(argc, argv, flags)) {
-    Usage();
+    std::cerr << "usage: fleetrate-demo --help\n";
     return 2;
   }
   auto file = std::make_shared<SharedFile>(flags.spans);
