@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The demo fleet end to end, in about 17 s: the real fleetrate-server and fleetrate-demo
+# The demo fleet end to end, in about 19 s: the real fleetrate-server and fleetrate-demo
 # (frontend -> cart -> payments, each its own client), traffic stepping from a low to a high
 # level once. Once the rates have settled after the start and after the step, each service's
 # achieved kept traces/s (from /ui/data) must be within 30 % of its target; every exported
@@ -20,15 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 source "$src/tests/support/test_lib.sh"
-finish() {
-  if [ $failures -gt 0 ]; then
-    echo "--- server log"; tail -20 "$work/server.log"
-    echo "--- demo log"; tail -20 "$work/demo.log"
-  fi
-  echo "$passed passed, $failures failed"
-  [ $failures -eq 0 ]
-  exit
-}
+finish() { finish_showing "$work/server.log" "$work/demo.log"; }
 for tool in curl node; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed (scripts/lib.sh installs it)"; exit 1; }
 done
@@ -57,11 +49,11 @@ check "server starts with the demo policies" $?
 server_pid=$SERVER_PID
 [ -n "$GRPC_PORT" ] && [ -n "$HTTP_PORT" ] || finish
 
-# Low 400 roots/s for 8 s, then 2000/s; cart's and payments' own roots at 10 % of that.
+# Low 400 roots/s for 9 s, then 2000/s; cart's and payments' own roots at 10 % of that.
 low=400
 high=2000
-step=8
-duration=17
+step=9
+duration=19
 "$demo_bin" --server "127.0.0.1:$GRPC_PORT" --spans "$work/spans.jsonl" --step-s $step \
   --low-rps $low --high-rps $high --duration-s $duration --summary-s 2 >"$work/demo.log" 2>&1 &
 demo_pid=$!
@@ -77,9 +69,10 @@ demo_pid=""
 grep -q "failed syncs 0" "$work/demo.log"
 check "the demo's clients Synced without failures" $?
 
-# Settled: 4.5 s after the start (a report at the computed rates is ~3 Syncs in), and 5 s
-# after the step; the windows end before the next change.
-node "$src/tests/integration/demo_check.js" rates "$work/samples" 4.5 $step $((step + 5)) \
+# Settled: 5.5 s after the start (probabilities rise from the initial 0.001 at most x2 a
+# second, and a report at the new rates takes another Sync), and 6 s after the step; the
+# windows end before the next change.
+node "$src/tests/integration/demo_check.js" rates "$work/samples" 5.5 $step $((step + 6)) \
   $((duration - 1)) $high 0.3
 check "achieved kept traces/s follow the targets in both windows" $?
 node "$src/tests/integration/demo_check.js" traces "$work/spans.jsonl" 200

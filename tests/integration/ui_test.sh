@@ -17,16 +17,7 @@ cleanup() {
 }
 trap cleanup EXIT
 source "$src/tests/support/test_lib.sh"
-finish() {
-  if [ $failures -gt 0 ]; then
-    echo "--- server log"; tail -20 "$work/server.log"
-    [ -f "$work/dom.html" ] && { echo "--- DOM (first 3000 bytes)"; head -c 3000 "$work/dom.html"; echo; }
-    [ -f "$work/chromium.log" ] && { echo "--- chromium"; tail -20 "$work/chromium.log"; }
-  fi
-  echo "$passed passed, $failures failed"
-  [ $failures -eq 0 ]
-  exit
-}
+finish() { finish_showing "$work/server.log" "$work/chromium.log" "$work/dom.html"; }
 chromium=$(command -v chromium || command -v chromium-browser || true)
 for tool in curl "$chromium"; do
   [ -n "$tool" ] && command -v "$tool" >/dev/null ||
