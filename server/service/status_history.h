@@ -13,7 +13,7 @@
 // that are no longer among the busiest lose theirs. A scope that leaves the table keeps its
 // points until they age out of the window.
 //
-// Thread-safe: Record and Snapshot serialize on one mutex; Record is O(scopes in the table).
+// Thread-safe: Record and Snapshot serialize on one mutex (Record ranks the table outside it).
 #pragma once
 
 #include <chrono>
