@@ -43,6 +43,21 @@ ServiceTraffic TrafficOf(const ServiceRates& rates) {
   return traffic;
 }
 
+std::vector<ScopeTraffic> BusiestScopes(const RateTables& tables, size_t limit) {
+  std::vector<ScopeTraffic> scopes;
+  scopes.reserve(tables.scopes.size());
+  for (const auto& [scope, rates] : tables.scopes)
+    scopes.push_back({rates.get(), TrafficOf(*rates)});
+  const size_t count = std::min(scopes.size(), limit);
+  std::partial_sort(scopes.begin(), scopes.begin() + static_cast<ptrdiff_t>(count), scopes.end(),
+                    [](const ScopeTraffic& a, const ScopeTraffic& b) {
+                      if (a.traffic.seen != b.traffic.seen) return a.traffic.seen > b.traffic.seen;
+                      return a.rates->scope < b.rates->scope;
+                    });
+  scopes.resize(count);
+  return scopes;
+}
+
 ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry, MetricsLimits limits)
     : live_clients(SingleGauge(*registry, "fleetrate_live_clients",
                                "Clients whose latest Sync has not expired")),
@@ -185,33 +200,19 @@ void ServerMetrics::RecordSync(const std::string& code, double seconds) {
 }
 
 void ServerMetrics::RecordTable(const RateTables& tables) {
-  struct ScopeTotals {
-    const Scope* scope;
-    ServiceTraffic traffic;
-  };
   struct KeyTraffic {
     const Scope* scope;
     const std::string* operation;
     double seen;
     double probability;
   };
-  std::vector<ScopeTotals> scopes;
-  scopes.reserve(tables.scopes.size());
   std::vector<KeyTraffic> keys;
   for (const auto& [scope, rates] : tables.scopes) {
     for (const auto& [operation, rate] : rates->operations) {
       keys.push_back({&scope, &operation, rate.fleet_seen_per_second, rate.probability});
     }
-    scopes.push_back({&scope, TrafficOf(*rates)});
   }
-  // Busiest first; ties by name so the chosen set does not flap between equal scopes.
-  const size_t scope_count = std::min(scopes.size(), limits_.max_scope_series);
-  std::partial_sort(scopes.begin(), scopes.begin() + static_cast<ptrdiff_t>(scope_count),
-                    scopes.end(), [](const ScopeTotals& a, const ScopeTotals& b) {
-                      return a.traffic.seen != b.traffic.seen ? a.traffic.seen > b.traffic.seen
-                                                              : *a.scope < *b.scope;
-                    });
-  scopes.resize(scope_count);
+  const std::vector<ScopeTraffic> scopes = BusiestScopes(tables, limits_.max_scope_series);
   const size_t key_count = std::min(keys.size(), limits_.max_key_series);
   std::partial_sort(keys.begin(), keys.begin() + static_cast<ptrdiff_t>(key_count), keys.end(),
                     [](const KeyTraffic& a, const KeyTraffic& b) {
@@ -227,21 +228,22 @@ void ServerMetrics::RecordTable(const RateTables& tables) {
   budget_allocated_.Set(tables.budget_allocated_per_second);
 
   std::map<Scope, ScopeSeries> next_scopes;
-  for (const ScopeTotals& totals : scopes) {
+  for (const ScopeTraffic& totals : scopes) {
+    const Scope& scope = totals.rates->scope;
     ScopeSeries series;
-    auto old = scope_series_.find(*totals.scope);
+    auto old = scope_series_.find(scope);
     if (old != scope_series_.end()) {
       series = old->second;
       scope_series_.erase(old);
     } else {
-      const prometheus::Labels labels{{"service", totals.scope->service},
-                                      {"environment", totals.scope->environment}};
+      const prometheus::Labels labels{{"service", scope.service},
+                                      {"environment", scope.environment}};
       series = {&scope_seen_.Add(labels), &scope_sampled_.Add(labels), &scope_target_.Add(labels)};
     }
     series.seen->Set(totals.traffic.seen);
     series.sampled->Set(totals.traffic.sampled);
     series.target->Set(totals.traffic.target);
-    next_scopes.emplace(*totals.scope, series);
+    next_scopes.emplace(scope, series);
   }
   for (const auto& [scope, stale] : scope_series_) {
     scope_seen_.Remove(stale.seen);

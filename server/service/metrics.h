@@ -55,6 +55,14 @@ struct ServiceTraffic {
 };
 [[nodiscard]] ServiceTraffic TrafficOf(const ServiceRates& rates);
 
+struct ScopeTraffic {
+  const ServiceRates* rates;  // points into the RateTables it came from
+  ServiceTraffic traffic;
+};
+// The `limit` scopes of `tables` with the most fleet-seen traffic, busiest first; ties by
+// scope, so the chosen set does not flap between equally busy scopes.
+[[nodiscard]] std::vector<ScopeTraffic> BusiestScopes(const RateTables& tables, size_t limit);
+
 class ServerMetrics {
  public:
   explicit ServerMetrics(std::shared_ptr<prometheus::Registry> registry, MetricsLimits limits = {});

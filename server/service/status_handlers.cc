@@ -79,23 +79,9 @@ void WriteHistory(JsonWriter& w, const ServiceHistory* history, Timestamp now) {
 HttpResponse StatusData(const RateTables* tables, const std::vector<ServiceHistory>& history,
                         Timestamp now, Duration resolution) {
   if (tables == nullptr) return TextResponse(503, "no rate table yet\n");
-  struct BusyService {
-    const ServiceRates* rates;
-    ServiceTraffic traffic;
-  };
-  std::vector<BusyService> services;
-  services.reserve(tables->scopes.size());
-  for (const auto& [scope, rates] : tables->scopes) {
-    services.push_back({rates.get(), TrafficOf(*rates)});
-  }
-  const size_t shown = std::min(services.size(), kStatusMaxServices);
-  std::partial_sort(services.begin(), services.begin() + static_cast<ptrdiff_t>(shown),
-                    services.end(), [](const BusyService& a, const BusyService& b) {
-                      if (a.traffic.seen != b.traffic.seen) return a.traffic.seen > b.traffic.seen;
-                      return a.rates->scope < b.rates->scope;
-                    });
-  services.resize(shown);
-  std::sort(services.begin(), services.end(), [](const BusyService& a, const BusyService& b) {
+  // The busiest services, listed by name.
+  std::vector<ScopeTraffic> services = BusiestScopes(*tables, kStatusMaxServices);
+  std::sort(services.begin(), services.end(), [](const ScopeTraffic& a, const ScopeTraffic& b) {
     return a.rates->scope < b.rates->scope;
   });
 
@@ -107,7 +93,7 @@ HttpResponse StatusData(const RateTables* tables, const std::vector<ServiceHisto
   w.Uint(tables->scopes.size());
   w.Key("services");
   w.BeginArray();
-  for (const BusyService& service : services) {
+  for (const ScopeTraffic& service : services) {
     const ServiceRates& rates = *service.rates;
     w.BeginObject();
     w.Key("service");

@@ -34,21 +34,7 @@ void StatusHistory::CloseBucket() {
 }
 
 void StatusHistory::Record(const RateTables& tables, Timestamp now) {
-  struct Busy {
-    const Scope* scope;
-    ServiceTraffic traffic;
-  };
-  std::vector<Busy> busy;
-  busy.reserve(tables.scopes.size());
-  for (const auto& [scope, rates] : tables.scopes) busy.push_back({&scope, TrafficOf(*rates)});
-  const size_t followed = std::min(busy.size(), options_.max_services);
-  // Busiest first; ties by name so the followed set does not flap between equal scopes.
-  std::partial_sort(busy.begin(), busy.begin() + static_cast<ptrdiff_t>(followed), busy.end(),
-                    [](const Busy& a, const Busy& b) {
-                      if (a.traffic.seen != b.traffic.seen) return a.traffic.seen > b.traffic.seen;
-                      return *a.scope < *b.scope;
-                    });
-  busy.resize(followed);
+  const std::vector<ScopeTraffic> busy = BusiestScopes(tables, options_.max_services);
 
   std::lock_guard<std::mutex> lock(mu_);
   if (!started_) {
@@ -59,17 +45,17 @@ void StatusHistory::Record(const RateTables& tables, Timestamp now) {
     bucket_start_ = now;
   }
   size_t unfollowed = 0;
-  for (const Busy& b : busy) unfollowed += series_.count(*b.scope) == 0 ? 1 : 0;
+  for (const ScopeTraffic& b : busy) unfollowed += series_.count(b.rates->scope) == 0 ? 1 : 0;
   if (series_.size() + unfollowed > options_.max_services) {
     // Make room for the busiest: drop the scopes that are no longer among them.
     std::set<Scope> keep;
-    for (const Busy& b : busy) keep.insert(*b.scope);
+    for (const ScopeTraffic& b : busy) keep.insert(b.rates->scope);
     for (auto it = series_.begin(); it != series_.end();) {
       it = keep.count(it->first) != 0 ? std::next(it) : series_.erase(it);
     }
   }
-  for (const Busy& b : busy) {
-    Series& series = series_[*b.scope];
+  for (const ScopeTraffic& b : busy) {
+    Series& series = series_[b.rates->scope];
     series.open.seen += b.traffic.seen;
     series.open.target += b.traffic.target;
     series.open.achieved += b.traffic.sampled;
