@@ -18,6 +18,7 @@ FLEETRATE_TEST_PACKAGES=(
   redis-server  # the Redis store's tests start their own redis-server processes
   openssl  # the TLS tests make their certificates
   docker-compose unzip  # the deploy tests: `docker-compose config`; helm comes zipped in npm
+  chromium  # the /ui test renders the status page in headless Chromium
 )
 FLEETRATE_APT_PACKAGES=("${FLEETRATE_BUILD_PACKAGES[@]}" "${FLEETRATE_TEST_PACKAGES[@]}")
 

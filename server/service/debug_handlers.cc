@@ -31,15 +31,6 @@ constexpr ReasonName kReasonNames[] = {
     {kNoEstimate, "no_estimate"},
 };
 
-HttpResponse JsonResponse(std::string body) {
-  HttpResponse response;
-  response.content_type = kJsonContentType;
-  response.body = std::move(body);
-  response.body += '\n';
-  response.headers.emplace_back("Cache-Control", "no-store");
-  return response;
-}
-
 // The value of an optional parameter given at most once; nullopt if absent.
 absl::StatusOr<std::optional<std::string>> OptionalParam(const HttpRequest& request,
                                                          std::string_view name) {
@@ -141,6 +132,15 @@ void WriteRuleSummary(JsonWriter& w, const Rule& rule) {
 }
 
 }  // namespace
+
+HttpResponse JsonResponse(std::string body) {
+  HttpResponse response;
+  response.content_type = kJsonContentType;
+  response.body = std::move(body);
+  response.body += '\n';
+  response.headers.emplace_back("Cache-Control", "no-store");
+  return response;
+}
 
 HttpResponse DebugRates(const RateTables* tables, const HttpRequest& request) {
   absl::StatusOr<std::optional<std::string>> service = OptionalParam(request, "service");

@@ -34,6 +34,9 @@ namespace fleetrate::server {
 inline constexpr size_t kDebugRatesDefaultLimit = 1000;
 inline constexpr size_t kDebugRatesMaxLimit = 100000;
 
+// A JSON body (a newline is appended) that is never cached: the views show live state.
+[[nodiscard]] HttpResponse JsonResponse(std::string body);
+
 // /debug/rates for `tables` (null: no table yet, 503). Bad parameters: 400 naming the parameter.
 [[nodiscard]] HttpResponse DebugRates(const RateTables* tables, const HttpRequest& request);
 // /debug/config for `policies` (null: 503).

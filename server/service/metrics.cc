@@ -33,6 +33,31 @@ double ExpectedSampledPerSecond(const KeyRate& rate, size_t live_clients) {
   return kept;
 }
 
+ServiceTraffic TrafficOf(const ServiceRates& rates) {
+  ServiceTraffic traffic;
+  for (const auto& [operation, rate] : rates.operations) {
+    traffic.seen += rate.fleet_seen_per_second;
+    traffic.sampled += rate.fleet_sampled_per_second;
+    traffic.target += ExpectedSampledPerSecond(rate, rates.live_clients);
+  }
+  return traffic;
+}
+
+std::vector<ScopeTraffic> BusiestScopes(const RateTables& tables, size_t limit) {
+  std::vector<ScopeTraffic> scopes;
+  scopes.reserve(tables.scopes.size());
+  for (const auto& [scope, rates] : tables.scopes)
+    scopes.push_back({rates.get(), TrafficOf(*rates)});
+  const size_t count = std::min(scopes.size(), limit);
+  std::partial_sort(scopes.begin(), scopes.begin() + static_cast<ptrdiff_t>(count), scopes.end(),
+                    [](const ScopeTraffic& a, const ScopeTraffic& b) {
+                      if (a.traffic.seen != b.traffic.seen) return a.traffic.seen > b.traffic.seen;
+                      return a.rates->scope < b.rates->scope;
+                    });
+  scopes.resize(count);
+  return scopes;
+}
+
 ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry, MetricsLimits limits)
     : live_clients(SingleGauge(*registry, "fleetrate_live_clients",
                                "Clients whose latest Sync has not expired")),
@@ -180,38 +205,19 @@ void ServerMetrics::RecordSync(const std::string& code, double seconds) {
 }
 
 void ServerMetrics::RecordTable(const RateTables& tables) {
-  struct ScopeTotals {
-    const Scope* scope;
-    double seen = 0;
-    double sampled = 0;
-    double target = 0;
-  };
   struct KeyTraffic {
     const Scope* scope;
     const std::string* operation;
     double seen;
     double probability;
   };
-  std::vector<ScopeTotals> scopes;
-  scopes.reserve(tables.scopes.size());
   std::vector<KeyTraffic> keys;
   for (const auto& [scope, rates] : tables.scopes) {
-    ScopeTotals totals{&scope};
     for (const auto& [operation, rate] : rates->operations) {
-      totals.seen += rate.fleet_seen_per_second;
-      totals.sampled += rate.fleet_sampled_per_second;
-      totals.target += ExpectedSampledPerSecond(rate, rates->live_clients);
       keys.push_back({&scope, &operation, rate.fleet_seen_per_second, rate.probability});
     }
-    scopes.push_back(totals);
   }
-  // Busiest first; ties by name so the chosen set does not flap between equal scopes.
-  const size_t scope_count = std::min(scopes.size(), limits_.max_scope_series);
-  std::partial_sort(scopes.begin(), scopes.begin() + static_cast<ptrdiff_t>(scope_count),
-                    scopes.end(), [](const ScopeTotals& a, const ScopeTotals& b) {
-                      return a.seen != b.seen ? a.seen > b.seen : *a.scope < *b.scope;
-                    });
-  scopes.resize(scope_count);
+  const std::vector<ScopeTraffic> scopes = BusiestScopes(tables, limits_.max_scope_series);
   const size_t key_count = std::min(keys.size(), limits_.max_key_series);
   std::partial_sort(keys.begin(), keys.begin() + static_cast<ptrdiff_t>(key_count), keys.end(),
                     [](const KeyTraffic& a, const KeyTraffic& b) {
@@ -227,21 +233,22 @@ void ServerMetrics::RecordTable(const RateTables& tables) {
   budget_allocated_.Set(tables.budget_allocated_per_second);
 
   std::map<Scope, ScopeSeries> next_scopes;
-  for (const ScopeTotals& totals : scopes) {
+  for (const ScopeTraffic& totals : scopes) {
+    const Scope& scope = totals.rates->scope;
     ScopeSeries series;
-    auto old = scope_series_.find(*totals.scope);
+    auto old = scope_series_.find(scope);
     if (old != scope_series_.end()) {
       series = old->second;
       scope_series_.erase(old);
     } else {
-      const prometheus::Labels labels{{"service", totals.scope->service},
-                                      {"environment", totals.scope->environment}};
+      const prometheus::Labels labels{{"service", scope.service},
+                                      {"environment", scope.environment}};
       series = {&scope_seen_.Add(labels), &scope_sampled_.Add(labels), &scope_target_.Add(labels)};
     }
-    series.seen->Set(totals.seen);
-    series.sampled->Set(totals.sampled);
-    series.target->Set(totals.target);
-    next_scopes.emplace(*totals.scope, series);
+    series.seen->Set(totals.traffic.seen);
+    series.sampled->Set(totals.traffic.sampled);
+    series.target->Set(totals.traffic.target);
+    next_scopes.emplace(scope, series);
   }
   for (const auto& [scope, stale] : scope_series_) {
     scope_seen_.Remove(stale.seen);

@@ -46,6 +46,23 @@ struct MetricsLimits {
 // rate-limited rule), at most that cap times the scope's live clients.
 [[nodiscard]] double ExpectedSampledPerSecond(const KeyRate& rate, size_t live_clients);
 
+// A scope's sums over its operations, per second: roots seen, roots kept (the achieved rate) and
+// the target (ExpectedSampledPerSecond of each key).
+struct ServiceTraffic {
+  double seen = 0;
+  double sampled = 0;
+  double target = 0;
+};
+[[nodiscard]] ServiceTraffic TrafficOf(const ServiceRates& rates);
+
+struct ScopeTraffic {
+  const ServiceRates* rates;  // points into the RateTables it came from
+  ServiceTraffic traffic;
+};
+// The `limit` scopes of `tables` with the most fleet-seen traffic, busiest first; ties by
+// scope, so the chosen set does not flap between equally busy scopes.
+[[nodiscard]] std::vector<ScopeTraffic> BusiestScopes(const RateTables& tables, size_t limit);
+
 class ServerMetrics {
  public:
   explicit ServerMetrics(std::shared_ptr<prometheus::Registry> registry, MetricsLimits limits = {});

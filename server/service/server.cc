@@ -13,6 +13,7 @@
 #include "server/http/metrics_handler.h"
 #include "server/jaeger/strategies_file.h"
 #include "server/service/debug_handlers.h"
+#include "server/service/status_handlers.h"
 #include "server/store/memory_store.h"
 #include "server/store/redis_store.h"
 
@@ -81,7 +82,7 @@ absl::Status Server::Start() {
   if (!grpc_address.ok()) return grpc_address.status();
 
   // The first table exists before any client can ask: /readyz is true as soon as we listen.
-  publisher_->Recompute(clock_.Now());
+  Recompute();
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -141,6 +142,7 @@ absl::Status Server::Start() {
   }
   http_server_->Handle("/metrics", MetricsHandler(metrics_.collectables()));
   RegisterDebugHandlers(*http_server_, *publisher_, *store_);
+  RegisterStatusHandlers(*http_server_, *publisher_, status_history_, clock_);
   if (absl::Status s = http_server_->Start(); !s.ok()) {
     grpc_server_->Shutdown();
     grpc_server_.reset();
@@ -173,6 +175,14 @@ absl::Status Server::Start() {
   return absl::OkStatus();
 }
 
+void Server::Recompute() {
+  const Timestamp now = clock_.Now();
+  publisher_->Recompute(now);
+  if (const std::shared_ptr<const RateTables> tables = publisher_->Current()) {
+    status_history_.Record(*tables, now);
+  }
+}
+
 void Server::RecomputeLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
@@ -181,7 +191,7 @@ void Server::RecomputeLoop() {
     if (stopping_) break;
     lock.unlock();
     try {
-      publisher_->Recompute(clock_.Now());
+      Recompute();
     } catch (const std::exception& e) {
       // Keep serving the last good table; the next recompute tries again.
       FLEETRATE_LOG(kError) << "rate recompute failed, serving the last table: " << e.what();

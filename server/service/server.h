@@ -31,6 +31,7 @@
 #include "server/service/metrics.h"
 #include "server/service/rate_publisher.h"
 #include "server/service/sampling_service.h"
+#include "server/service/status_history.h"
 #include "server/store/redis_store.h"
 #include "server/store/store.h"
 
@@ -76,14 +77,18 @@ class Server {
   [[nodiscard]] uint16_t http_port() const noexcept;
   [[nodiscard]] RatePublisher& publisher() noexcept { return *publisher_; }
   [[nodiscard]] ServerMetrics& metrics() noexcept { return metrics_; }
+  [[nodiscard]] const StatusHistory& status_history() const noexcept { return status_history_; }
 
  private:
   void RecomputeLoop();
+  // One recompute, then the /ui history follows the table just served.
+  void Recompute();
   HttpResponse Ready() const;
 
   const ServerOptions options_;
   const Clock& clock_;
   ServerMetrics metrics_;
+  StatusHistory status_history_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<RatePublisher> publisher_;
   std::unique_ptr<SamplingServiceImpl> sampling_service_;

@@ -30,3 +30,16 @@ start_server() {
   done
   return 1
 }
+
+# finish_showing LOG...: ends a test script: after a failure prints the last 20 lines of each
+# LOG that exists, then the counts; exits 0 iff no check failed.
+finish_showing() {
+  if [ $failures -gt 0 ]; then
+    for log in "$@"; do
+      [ -f "$log" ] && { echo "--- ${log##*/}"; tail -20 "$log"; }
+    done
+  fi
+  echo "$passed passed, $failures failed"
+  [ $failures -eq 0 ]
+  exit
+}
