@@ -212,44 +212,40 @@ TEST(ConsistentSamplerTest, TheInlineHandlePathDecidesExactlyLikeTheFullPath) {
 // rate is far below 1/s): a one-token bucket drops every keep that follows another within
 // 50 s (a third of them); the adaptive cap's bucket (kMinAdaptiveCapTokens) drops next to none, and
 // still holds the long-run rate to the cap.
-TEST(ConsistentSamplerTest, AnAdaptiveCapsBucketDoesNotClipPoissonKeepsAtItsOwnRate) {
-  const auto kept_share = [](double burst_tokens) {
-    ManualClock clock;
-    SamplerOptions options;
-    options.clock = &clock;
-    Sampler sampler(options);
-    OperationRate rate = OperationRate::FromProbability(1.0);
-    rate.local_cap_per_second = 0.02;
-    rate.local_cap_burst = burst_tokens;
-    sampler.ApplyTable(TableWith(rate));
-    std::mt19937_64 rng(5);
-    std::exponential_distribution<double> gap_s(0.01);
-    constexpr int kRoots = 4000;
-    int kept = 0;
-    for (int i = 0; i < kRoots; ++i) {
-      clock.Advance(std::chrono::nanoseconds(static_cast<int64_t>(gap_s(rng) * 1e9)));
-      kept +=
-          sampler.ShouldSample(Root("op", kRandomnessMask)).decision == Decision::kRecordAndSample;
-    }
-    return static_cast<double>(kept) / kRoots;
-  };
-  EXPECT_NEAR(kept_share(0), 2.0 / 3, 0.03);  // one token: the clipping the floor prevents
-  EXPECT_GT(kept_share(kMinAdaptiveCapTokens), 0.99);
-  // A burst of roots all kept by probability: the bucket grants its tokens, then nothing.
+// Kept share of `roots` roots all kept by probability under a cap of 0.02/s in a bucket of
+// `burst_tokens` (0: the one-second default, one token), arriving `gap` apart.
+template <typename Gap>
+double KeptUnderCap(double burst_tokens, int roots, Gap gap) {
   ManualClock clock;
   SamplerOptions options;
   options.clock = &clock;
   Sampler sampler(options);
   OperationRate rate = OperationRate::FromProbability(1.0);
   rate.local_cap_per_second = 0.02;
-  rate.local_cap_burst = kMinAdaptiveCapTokens;
+  rate.local_cap_burst = burst_tokens;
   sampler.ApplyTable(TableWith(rate));
   int kept = 0;
-  for (int i = 0; i < 1000; ++i) {
+  for (int i = 0; i < roots; ++i) {
+    clock.Advance(gap());
     kept +=
         sampler.ShouldSample(Root("op", kRandomnessMask)).decision == Decision::kRecordAndSample;
   }
-  EXPECT_EQ(kept, static_cast<int>(kMinAdaptiveCapTokens));
+  return static_cast<double>(kept) / roots;
+}
+
+TEST(ConsistentSamplerTest, AnAdaptiveCapsBucketDoesNotClipPoissonKeepsAtItsOwnRate) {
+  const auto poisson_share = [](double burst_tokens) {
+    std::mt19937_64 rng(5);
+    std::exponential_distribution<double> gap_s(0.01);
+    return KeptUnderCap(burst_tokens, 4000, [&] {
+      return std::chrono::nanoseconds(static_cast<int64_t>(gap_s(rng) * 1e9));
+    });
+  };
+  EXPECT_NEAR(poisson_share(0), 2.0 / 3, 0.03);  // one token: the clipping the floor prevents
+  EXPECT_GT(poisson_share(kMinAdaptiveCapTokens), 0.99);
+  // A burst of roots all at once: the bucket grants its tokens, then nothing.
+  EXPECT_EQ(KeptUnderCap(kMinAdaptiveCapTokens, 1000, [] { return std::chrono::nanoseconds(0); }),
+            kMinAdaptiveCapTokens / 1000);
 }
 
 TEST(ConsistentSamplerTest, LowerBoundKeepsWhatTheProbabilityDropsWithoutTh) {

@@ -19,24 +19,7 @@ cleanup() {
 }
 trap cleanup EXIT
 source "$src/tests/support/test_lib.sh"
-finish() {
-  if [ $failures -gt 0 ]; then
-    echo "--- server log"; cat "$work/server.log"
-    [ -f "$work/prometheus.log" ] && { echo "--- prometheus log"; tail -20 "$work/prometheus.log"; }
-  fi
-  echo "$passed passed, $failures failed"
-  [ $failures -eq 0 ]
-  exit
-}
-# until_ok SECONDS COMMAND...: runs COMMAND every 0.2 s until it succeeds or time runs out.
-until_ok() {
-  local deadline=$((SECONDS + $1))
-  shift
-  while ! "$@"; do
-    [ $SECONDS -ge $deadline ] && return 1
-    sleep 0.2
-  done
-}
+finish() { finish_showing "$work/server.log" "$work/prometheus.log"; }
 
 for tool in curl promtool prometheus; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed (scripts/lib.sh installs it)"; exit 1; }

@@ -24,22 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 source "$src/tests/support/test_lib.sh"
-finish() {
-  if [ $failures -gt 0 ]; then
-    for log in "$work"/*.log; do echo "--- $log"; tail -30 "$log"; done
-  fi
-  echo "$passed passed, $failures failed"
-  [ $failures -eq 0 ]
-  exit
-}
-until_ok() {
-  local deadline=$((SECONDS + $1))
-  shift
-  while ! "$@"; do
-    [ $SECONDS -ge $deadline ] && return 1
-    sleep 0.2
-  done
-}
+finish() { finish_showing "$work"/*.log; }
 for tool in redis-server redis-cli curl; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed (scripts/lib.sh installs it)"; exit 1; }
 done

@@ -17,12 +17,7 @@ cleanup() {
 }
 trap cleanup EXIT
 source "$src/tests/support/test_lib.sh"
-finish() {
-  [ $failures -gt 0 ] && { echo "--- server log"; cat "$work/server.log"; }
-  echo "$passed passed, $failures failed"
-  [ $failures -eq 0 ]
-  exit
-}
+finish() { finish_showing "$work/server.log"; }
 command -v openssl >/dev/null || { echo "FAIL: openssl is not installed (scripts/lib.sh installs it)"; exit 1; }
 "$src/tests/support/make_certs.sh" "$work/certs"
 check "openssl makes a CA and certificates" $?

@@ -39,7 +39,7 @@ listed() {
   curl -sf "$base/ui/data" >"$work/data.json" &&
     grep -q '"service":"checkout"' "$work/data.json" && grep -q '"service":"inventory"' "$work/data.json"
 }
-for _ in $(seq 1 50); do listed && break; sleep 0.2; done
+until_ok 10 listed
 listed
 check "/ui/data lists both services" $?
 grep -q '"history":{"age_seconds":\[[0-9]' "$work/data.json"

@@ -31,6 +31,16 @@ start_server() {
   return 1
 }
 
+# until_ok SECONDS COMMAND...: runs COMMAND every 0.2 s until it succeeds or time runs out.
+until_ok() {
+  local deadline=$((SECONDS + $1))
+  shift
+  while ! "$@"; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.2
+  done
+}
+
 # finish_showing LOG...: ends a test script: after a failure prints the last 20 lines of each
 # LOG that exists, then the counts; exits 0 iff no check failed.
 finish_showing() {
