@@ -181,6 +181,18 @@ check "the last table is still served" $?
 grep -q "lost Redis at" "$work/replica$s.log"
 check "the replica logs that it lost Redis" $?
 
+# A replica that starts while Redis is down: ready on policy-only rates, one clear log line.
+start_server "$work/late.log" "$bin" --config "$src/config/policies.yaml" --store "$store"
+check "a replica starts while Redis is down" $?
+late_pid=$SERVER_PID
+late_http=$HTTP_PORT
+pids+=("$late_pid")
+sleep 2
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$late_http/readyz")" = 200 ]
+check "it is ready (policy-only rates) without Redis" $?
+[ "$(grep -c "cannot reach Redis at 127.0.0.1:$REDIS_PORT/0" "$work/late.log")" = 1 ]
+check "it says so in exactly one log line while it retries" $?
+
 # 5. Redis comes back, empty, on the same port.
 start_redis
 check "redis-server restarts" $?
@@ -190,6 +202,11 @@ reconnected() {
 }
 until_ok 10 reconnected
 check "the replicas reconnect by themselves" $?
+late_connected() { store_of "$late_http" | grep -q '"connected":true'; }
+until_ok 10 late_connected
+check "the replica that started without Redis connects by itself" $?
+kill -TERM "$late_pid"
+wait "$late_pid" 2>/dev/null
 one_leader() {
   [ "$(for i in "${survivors[@]}"; do store_of "${http[$i]}"; echo; done | grep -c '"leader":true')" = 1 ]
 }
