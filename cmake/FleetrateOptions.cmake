@@ -23,7 +23,18 @@ elseif(FLEETRATE_SANITIZE STREQUAL "thread")
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     add_compile_options(-Wno-tsan)
   endif()
-elseif(NOT FLEETRATE_SANITIZE STREQUAL "")
+endif()
+if(FLEETRATE_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "FLEETRATE_FUZZ needs clang (libFuzzer): -DCMAKE_CXX_COMPILER=clang++")
+  endif()
+  # Every target is instrumented for coverage and checked by AddressSanitizer and UBSan; the
+  # fuzz targets add libFuzzer's main at link time.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+if(NOT FLEETRATE_SANITIZE MATCHES "^(|address|thread)$")
   message(FATAL_ERROR "FLEETRATE_SANITIZE must be '', 'address' or 'thread', not '${FLEETRATE_SANITIZE}'")
 endif()
 
