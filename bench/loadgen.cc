@@ -61,6 +61,7 @@ struct Options {
   int64_t seed = 1;
   Mode mode = Mode::kPaced;
   bool empty_baseline = false;
+  int64_t invalid_percent = 0;  // the soak: this share of Syncs is bad input (see Bad below)
 };
 
 constexpr const char* kUsage =
@@ -73,6 +74,10 @@ constexpr const char* kUsage =
     "  --services S         services the clients are spread over (default 100)\n"
     "  --channels C         gRPC channels shared by all clients (default 4, 1..64)\n"
     "  --concurrency M      max calls in flight (default 256, 1..100000)\n"
+    "  --invalid-percent P  send P % of Syncs as bad input instead (empty service, duplicate\n"
+    "                       or over-long operation, sampled > seen, an absurd rate) or from a\n"
+    "                       freshly minted instance id; they must be refused (or, minted, be\n"
+    "                       accepted or refused as over capacity) and are reported apart\n"
     "  --mode paced|max     paced: one Sync per client per interval; max: as fast as possible\n"
     "  --timeout-ms MS      deadline of each call (default 5000)\n"
     "  --seed N             random seed for phases and counts (default 1)\n"
@@ -126,6 +131,7 @@ std::string ParseFlags(int argc, char** argv, Options* options) {
         {"--concurrency", &options->concurrency, 1, 100'000},
         {"--timeout-ms", &options->timeout_ms, 1, 600'000},
         {"--seed", &options->seed, 0, INT64_MAX},
+        {"--invalid-percent", &options->invalid_percent, 0, 100},
     };
     bool matched = false;
     for (const IntFlag& f : int_flags) {
@@ -244,6 +250,8 @@ struct Result {
   uint64_t ok = 0;
   uint64_t not_modified = 0;
   uint64_t errors = 0;
+  uint64_t bad_expected = 0;    // --invalid-percent: bad input answered as it should be
+  uint64_t bad_unexpected = 0;  // ... and otherwise
   std::array<uint64_t, kStatusCodes> by_code{};
   uint64_t skipped_busy = 0;
   double p50_ms = 0, p99_ms = 0, p999_ms = 0, max_ms = 0;
@@ -376,7 +384,38 @@ class LoadRun {
     SyncResponse response;
     size_t client = 0;
     Clock::time_point start;
+    int bad = -1;  // >= 0: which bad input this call carries (and `request` holds it)
+    SyncRequest request;
   };
+
+  // The bad inputs of --invalid-percent, made from a client's valid request. Kind 5 is valid
+  // but from a new instance id every time: a client minting ids must not grow the server.
+  static constexpr int kBadKinds = 6;
+  void MakeBad(int kind, const SyncRequest& valid, SyncRequest* bad) {
+    *bad = valid;
+    switch (kind) {
+      case 0:
+        bad->mutable_client()->clear_service();
+        break;
+      case 1:
+        *bad->add_operations() = valid.operations(0);
+        break;
+      case 2:
+        bad->mutable_operations(0)->set_roots_sampled(valid.operations(0).roots_seen() + 1);
+        break;
+      case 3:
+        bad->mutable_operations(0)->set_operation(std::string(300, 'x'));
+        break;
+      case 4:
+        bad->set_interval_ms(1);
+        bad->mutable_operations(0)->set_roots_seen(UINT64_C(1) << 60);
+        bad->mutable_operations(0)->set_roots_sampled(0);
+        break;
+      default:
+        bad->mutable_client()->set_instance_id("minted-" + std::to_string(rng_()));
+        bad->clear_table_version();
+    }
+  }
 
   void Issue(size_t index) {
     SimClient& c = clients_[index];
@@ -402,11 +441,17 @@ class LoadRun {
 
     auto* call = new Call;
     call->client = index;
+    if (options_.invalid_percent > 0 &&
+        static_cast<int64_t>(rng_() % 100) < options_.invalid_percent) {
+      call->bad = static_cast<int>(rng_() % kBadKinds);
+      MakeBad(call->bad, c.request, &call->request);
+    }
     call->context.set_deadline(std::chrono::system_clock::now() +
                                std::chrono::milliseconds(options_.timeout_ms));
     started_.fetch_add(1, std::memory_order_relaxed);
     call->start = Clock::now();
-    stubs_[c.channel]->async()->Sync(&call->context, &c.request, &call->response,
+    stubs_[c.channel]->async()->Sync(&call->context, call->bad >= 0 ? &call->request : &c.request,
+                                     &call->response,
                                      [this, call](grpc::Status status) { Done(call, status); });
   }
 
@@ -415,6 +460,22 @@ class LoadRun {
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - call->start).count());
     SimClient& c = clients_[call->client];
     const int code = static_cast<int>(status.error_code());
+    if (call->bad >= 0) {
+      // Bad input must be refused; a minted client may be accepted or refused as over capacity.
+      const bool expected = call->bad == kBadKinds - 1
+                                ? status.ok() || code == grpc::StatusCode::RESOURCE_EXHAUSTED
+                                : code == grpc::StatusCode::INVALID_ARGUMENT;
+      (expected ? bad_refused_ : bad_unexpected_).fetch_add(1, std::memory_order_relaxed);
+      if (!expected && errors_logged_.fetch_add(1, std::memory_order_relaxed) < 5) {
+        std::cerr << "fleetrate-loadgen: bad input kind " << call->bad << " got "
+                  << kStatusNames[code >= 0 && code < kStatusCodes ? code : 2] << " "
+                  << status.error_message() << "\n";
+      }
+      delete call;
+      c.busy.store(false, std::memory_order_release);
+      ReleaseSlot();
+      return;
+    }
     by_code_[static_cast<size_t>(code >= 0 && code < kStatusCodes ? code : 2)].fetch_add(
         1, std::memory_order_relaxed);
     if (status.ok()) {
@@ -454,6 +515,9 @@ class LoadRun {
     r.ok = r.by_code[0];
     r.errors = Errors();
     r.not_modified = not_modified_.load();
+    r.bad_expected = bad_refused_.load();
+    r.bad_unexpected = bad_unexpected_.load();
+    r.errors += r.bad_unexpected;  // the exit code counts them too
     r.skipped_busy = skipped_busy_.load();
     r.p50_ms = latency_.Quantile(0.50) / 1e6;
     r.p99_ms = latency_.Quantile(0.99) / 1e6;
@@ -487,6 +551,8 @@ class LoadRun {
   std::atomic<uint64_t> not_modified_{0};
   std::atomic<uint64_t> skipped_busy_{0};
   std::atomic<uint64_t> errors_logged_{0};
+  std::atomic<uint64_t> bad_refused_{0};     // bad input answered as it should be
+  std::atomic<uint64_t> bad_unexpected_{0};  // bad input answered otherwise
 };
 
 // The baseline: a Sync handler that does nothing, on the same synchronous server API and
@@ -539,6 +605,10 @@ void PrintResult(const Options& options, const std::string& target, Mode mode, c
     std::snprintf(buf, sizeof buf, "  start lag ms  p99 %.3f  max %.3f (call start after due)\n",
                   r.lag_p99_ms, r.lag_max_ms);
     std::cout << buf;
+  }
+  if (options.invalid_percent > 0) {
+    std::cout << "  bad input     " << r.bad_expected << " answered as expected, "
+              << r.bad_unexpected << " otherwise (not in the ok/latency counts above)\n";
   }
   std::cout << "  skipped       " << r.skipped_busy
             << " (client's previous Sync still in flight)\n";
