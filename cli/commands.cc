@@ -314,6 +314,9 @@ struct Context {
   std::string server;
   bool json = false;
   int64_t timeout_ms = 5000;
+  // From FLEETRATE_ADMIN_TOKEN(_FILE) or --token-file: sent with every call, for servers that
+  // protect reads too (--protect-reads).
+  std::string admin_token;
   std::unique_ptr<v1::AdminService::Stub> admin;
 };
 
@@ -386,7 +389,8 @@ grpc::Status Call(const Context& c, AdminMethod<Request, Response> method, const
                   Response& response, const std::string& token = "") {
   grpc::ClientContext call;
   SetDeadline(c, call);
-  if (!token.empty()) call.AddMetadata("authorization", StrCat("Bearer ", token));
+  const std::string& bearer = token.empty() ? c.admin_token : token;
+  if (!bearer.empty()) call.AddMetadata("authorization", StrCat("Bearer ", bearer));
   return (c.admin.get()->*method)(&call, request, &response);
 }
 
@@ -941,6 +945,7 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   c.admin =
       v1::AdminService::NewStub(grpc::CreateCustomChannel(c.server, *credentials, channel_args));
 
+  if (auto code = AdminToken(c, line, c.admin_token)) return *code;
   if (command == "status") return Status(c);
   if (command == "rates") return Rates(c, line);
   if (command == "explain") return Explain(c, line);

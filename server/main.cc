@@ -100,6 +100,12 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  options.protect_reads = settings->protect_reads;
+  if (options.protect_reads && options.admin_token.empty()) {
+    FLEETRATE_LOG(kError) << "--protect-reads needs an admin token (--admin-token-file or "
+                             "FLEETRATE_ADMIN_TOKEN)";
+    return 2;
+  }
   // Versions grow across restarts, so a restarted server never claims a client's old version.
   options.first_table_version =
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -64,6 +64,14 @@ const std::vector<Field>& Fields() {
          s.admin_token_file = std::string(v);
          return absl::OkStatus();
        }},
+      {"--protect-reads", "FLEETRATE_PROTECT_READS",
+       [](Settings& s, std::string_view source, std::string_view v) {
+         if (v != "true" && v != "false") {
+           return absl::InvalidArgumentError(StrCat(source, ": '", v, "' is not true or false"));
+         }
+         s.protect_reads = v == "true";
+         return absl::OkStatus();
+       }},
       {"--tls-cert", "FLEETRATE_TLS_CERT",
        [](Settings& s, std::string_view source, std::string_view v) {
          if (v.empty()) return absl::InvalidArgumentError(StrCat(source, ": empty path"));
@@ -185,6 +193,8 @@ Flags (each also settable through the environment variable shown; flags win):
                          replica) or redis://[:PASSWORD@]HOST[:PORT][/DB] (several replicas
                          share one fleet view, one leader computes the rates; prefer the
                          environment variable when the URL holds a password)
+  --protect-reads BOOL   true: AdminService reads, /debug/* and /ui/data need the admin token
+                         too (FLEETRATE_PROTECT_READS), default false
   --tls-cert F           PEM certificate chain: serve gRPC over TLS and HTTP as HTTPS
                          (FLEETRATE_TLS_CERT)
   --tls-key F            its PEM private key (FLEETRATE_TLS_KEY)

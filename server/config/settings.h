@@ -37,8 +37,9 @@ struct Settings {
   std::string store = "memory";
   LogLevel log_level = LogLevel::kInfo;
   std::string admin_token_file;
-  std::string admin_token;  // from FLEETRATE_ADMIN_TOKEN; never a flag (ps would show it)
-  TlsFiles tls;             // --tls-cert, --tls-key, --tls-client-ca
+  std::string admin_token;     // from FLEETRATE_ADMIN_TOKEN; never a flag (ps would show it)
+  bool protect_reads = false;  // --protect-reads: reads need the admin token too
+  TlsFiles tls;                // --tls-cert, --tls-key, --tls-client-ca
   bool help = false;
 };
 

@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "server/common/strings.h"
 
 namespace fleetrate::server {
 
@@ -151,6 +152,17 @@ HttpResponse CallHandler(const Config& config, const Route& route, const HttpReq
 }
 
 // Decodes, routes and runs one request. Never throws for bad input.
+bool Authorized(const HttpServerOptions& options, std::string_view path,
+                beast::string_view authorization) {
+  if (options.bearer_token.empty()) return true;
+  const bool protected_path = std::any_of(
+      options.bearer_protected_prefixes.begin(), options.bearer_protected_prefixes.end(),
+      [&](const std::string& prefix) { return path.substr(0, prefix.size()) == prefix; });
+  return !protected_path ||
+         ConstantTimeEquals(std::string_view(authorization.data(), authorization.size()),
+                            "Bearer " + options.bearer_token);
+}
+
 HttpResponse Serve(const Config& config, http::request<http::string_body>&& req) {
   std::string_view raw_path;
   std::string_view raw_query;
@@ -182,6 +194,11 @@ HttpResponse Serve(const Config& config, http::request<http::string_body>&& req)
 
   for (const auto& field : req) {
     request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  if (!Authorized(config.options, request.path, req[http::field::authorization])) {
+    HttpResponse response = TextResponse(401, "authorization: expected 'Bearer <admin token>'\n");
+    response.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return response;
   }
   request.body = std::move(req.body());
   return CallHandler(config, route->second, request);

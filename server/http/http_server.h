@@ -89,6 +89,10 @@ struct HttpServerOptions {
   size_t max_body_bytes = 1024 * 1024;             // larger -> 413
   std::chrono::milliseconds read_timeout{10'000};  // idle/slow clients are closed
   std::optional<HttpTls> tls;                      // set: HTTPS only (Start fails on bad PEM)
+  // Paths starting with one of these prefixes answer 401 unless the request carries
+  // "Authorization: Bearer <bearer_token>" (compared in constant time). Empty token: no check.
+  std::string bearer_token;
+  std::vector<std::string> bearer_protected_prefixes;
   // Called (on a server thread) when a handler throws; e.g. to log and count. Optional.
   std::function<void(const HttpRequest&, std::string_view what)> on_handler_error;
 };

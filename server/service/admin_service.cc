@@ -10,19 +10,6 @@
 namespace fleetrate::server {
 namespace {
 
-// Equal-length compare that does not stop at the first difference, so response time does not
-// reveal how much of a guessed token was right.
-bool ConstantTimeEquals(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  const std::string& longer = a.size() >= b.size() ? a : b;
-  for (size_t i = 0; i < longer.size(); ++i) {
-    const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
-    const unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
-    diff |= static_cast<unsigned char>(x ^ y);
-  }
-  return diff == 0;
-}
-
 struct ReasonName {
   RateReason reason;
   const char* name;
@@ -168,8 +155,10 @@ AdminServiceImpl::AdminServiceImpl(RatePublisher& publisher, std::string admin_t
       on_set_(std::move(on_set)),
       info_(info) {}
 
-grpc::Status AdminServiceImpl::GetPolicies(grpc::ServerContext*, const v1::GetPoliciesRequest*,
+grpc::Status AdminServiceImpl::GetPolicies(grpc::ServerContext* context,
+                                           const v1::GetPoliciesRequest*,
                                            v1::GetPoliciesResponse* response) {
+  if (grpc::Status s = AuthorizeRead(context); !s.ok()) return s;
   const auto policies = publisher_.policies();
   response->set_yaml(policies->source_text);
   response->set_source(policies->source_name);
@@ -190,6 +179,23 @@ grpc::Status AdminServiceImpl::ValidatePolicies(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
+grpc::Status AdminServiceImpl::Authorize(const grpc::ServerContext* context) const {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("authorization");
+  const std::string_view presented = it == metadata.end()
+                                         ? std::string_view()
+                                         : std::string_view(it->second.data(), it->second.size());
+  if (!ConstantTimeEquals(presented, "Bearer " + admin_token_)) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "authorization: expected 'Bearer <admin token>'");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::AuthorizeRead(const grpc::ServerContext* context) const {
+  return info_.reads_need_token ? Authorize(context) : grpc::Status::OK;
+}
+
 grpc::Status AdminServiceImpl::SetPolicies(grpc::ServerContext* context,
                                            const v1::SetPoliciesRequest* request,
                                            v1::SetPoliciesResponse* response) {
@@ -198,14 +204,7 @@ grpc::Status AdminServiceImpl::SetPolicies(grpc::ServerContext* context,
                         "SetPolicies is disabled: start the server with an admin token "
                         "(--admin-token-file or FLEETRATE_ADMIN_TOKEN)");
   }
-  const auto& metadata = context->client_metadata();
-  auto it = metadata.find("authorization");
-  const std::string presented =
-      it == metadata.end() ? "" : std::string(it->second.data(), it->second.size());
-  if (!ConstantTimeEquals(presented, "Bearer " + admin_token_)) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "authorization: expected 'Bearer <admin token>'");
-  }
+  if (grpc::Status s = Authorize(context); !s.ok()) return s;
   auto policies = ParsePolicies(request->yaml());
   if (!policies.ok()) {
     if (on_set_) on_set_(policies.status());
@@ -221,9 +220,10 @@ grpc::Status AdminServiceImpl::SetPolicies(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::ExplainRate(grpc::ServerContext*,
+grpc::Status AdminServiceImpl::ExplainRate(grpc::ServerContext* context,
                                            const v1::ExplainRateRequest* request,
                                            v1::ExplainRateResponse* response) {
+  if (grpc::Status s = AuthorizeRead(context); !s.ok()) return s;
   if (request->service().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "service: required, got empty");
   }
@@ -235,8 +235,9 @@ grpc::Status AdminServiceImpl::ExplainRate(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+grpc::Status AdminServiceImpl::GetStatus(grpc::ServerContext* context, const v1::GetStatusRequest*,
                                          v1::GetStatusResponse* response) {
+  if (grpc::Status s = AuthorizeRead(context); !s.ok()) return s;
   response->set_version(FLEETRATE_VERSION);
   if (info_.clock != nullptr) {
     response->set_uptime_seconds(Seconds(info_.clock->Now() - info_.started));
@@ -278,8 +279,10 @@ grpc::Status AdminServiceImpl::GetStatus(grpc::ServerContext*, const v1::GetStat
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::GetRates(grpc::ServerContext*, const v1::GetRatesRequest* request,
+grpc::Status AdminServiceImpl::GetRates(grpc::ServerContext* context,
+                                        const v1::GetRatesRequest* request,
                                         v1::GetRatesResponse* response) {
+  if (grpc::Status s = AuthorizeRead(context); !s.ok()) return s;
   if (request->limit() > kDebugRatesMaxLimit) {
     return grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,

@@ -36,6 +36,9 @@ struct AdminServerInfo {
   const Store* store = nullptr;
   const Clock* clock = nullptr;
   Timestamp started{};
+  // The reads (GetPolicies, ExplainRate, GetStatus, GetRates) need the admin token too
+  // (--protect-reads); ValidatePolicies stays open (it reveals nothing of the server).
+  bool reads_need_token = false;
 };
 
 class AdminServiceImpl final : public v1::AdminService::Service {
@@ -60,6 +63,9 @@ class AdminServiceImpl final : public v1::AdminService::Service {
                         v1::GetRatesResponse* response) override;
 
  private:
+  [[nodiscard]] grpc::Status Authorize(const grpc::ServerContext* context) const;
+  [[nodiscard]] grpc::Status AuthorizeRead(const grpc::ServerContext* context) const;
+
   RatePublisher& publisher_;
   const std::string admin_token_;
   const std::function<void(const absl::Status&)> on_set_;

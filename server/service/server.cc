@@ -62,7 +62,7 @@ Server::Server(ServerOptions options, std::shared_ptr<const Policies> policies, 
       admin_service_(std::make_unique<AdminServiceImpl>(
           *publisher_, options_.admin_token,
           [this](const absl::Status& s) { metrics_.RecordPolicyLoad(s.ok()); },
-          AdminServerInfo{store_.get(), &clock_, clock_.Now()})) {}
+          AdminServerInfo{store_.get(), &clock_, clock_.Now(), options_.protect_reads})) {}
 
 Server::~Server() { Shutdown(); }
 
@@ -133,6 +133,12 @@ absl::Status Server::Start() {
     FLEETRATE_LOG(kError) << "HTTP handler for " << request.path << " failed: " << what;
   };
   http_options.tls = std::move(http_tls);
+  if (options_.protect_reads) {
+    // What AdminService's reads show, over HTTP. Jaeger's /sampling, /metrics and the probes
+    // stay open: SDKs, scrapers and kubelets do not carry the admin token.
+    http_options.bearer_token = options_.admin_token;
+    http_options.bearer_protected_prefixes = {"/debug/", "/ui/data"};
+  }
   http_server_ = std::make_unique<HttpServer>(http_options);
   http_server_->Handle("/healthz", [](const HttpRequest&) { return TextResponse(200, "ok\n"); });
   http_server_->Handle("/readyz", [this](const HttpRequest&) { return Ready(); });

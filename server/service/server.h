@@ -50,6 +50,8 @@ struct ServerOptions {
   std::chrono::milliseconds policy_watch_interval{500};
   // Bearer token for AdminService.SetPolicies; empty disables SetPolicies.
   std::string admin_token;
+  // Reads need the admin token too: AdminService's reads, /debug/* and /ui/data.
+  bool protect_reads = false;
   uint64_t first_table_version = 1;
   EngineOptions engine;
   SyncLimits sync_limits;

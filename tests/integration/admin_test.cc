@@ -22,8 +22,10 @@ constexpr char kToken[] = "s3cret-token";
 
 class AdminTest : public ::testing::Test {
  protected:
-  void Start(const std::string& token, const std::string& policy_path = "") {
+  void Start(const std::string& token, const std::string& policy_path = "",
+             bool protect_reads = false) {
     ServerOptions options;
+    options.protect_reads = protect_reads;
     options.grpc_listen = "127.0.0.1:0";
     options.http_listen = "127.0.0.1:0";
     options.admin_token = token;
@@ -231,6 +233,56 @@ TEST_F(AdminTest, PolicyFileEditsApplyWithinTwoSecondsAndBadEditsKeepTheLastGood
   EXPECT_NE(metrics.body.find("fleetrate_policy_last_load_success 0\n"), std::string::npos);
   server_->Shutdown();
   fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace fleetrate::server
+
+namespace fleetrate::server {
+namespace {
+
+// --protect-reads: AdminService's reads, /debug/* and /ui/data need the admin token; what SDKs,
+// scrapers and probes use stays open.
+TEST_F(AdminTest, ProtectedReadsNeedTheTokenAndLeaveSdkScraperAndProbePathsOpen) {
+  Start(kToken, "", /*protect_reads=*/true);
+  const auto status_with = [&](const std::string& authorization) {
+    grpc::ClientContext context;
+    if (!authorization.empty()) context.AddMetadata("authorization", authorization);
+    v1::GetStatusResponse response;
+    return admin_->GetStatus(&context, v1::GetStatusRequest(), &response);
+  };
+  EXPECT_EQ(status_with("").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(status_with("Bearer wrong").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(status_with(std::string("Bearer ") + kToken).ok());
+  {
+    grpc::ClientContext context;
+    v1::GetPoliciesResponse response;
+    EXPECT_EQ(admin_->GetPolicies(&context, v1::GetPoliciesRequest(), &response).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext context;  // validating a document reveals nothing of the server
+    v1::ValidatePoliciesRequest request;
+    request.set_yaml("defaults:\n  target_traces_per_second: 1\n");
+    v1::ValidatePoliciesResponse response;
+    EXPECT_TRUE(admin_->ValidatePolicies(&context, request, &response).ok());
+  }
+  const uint16_t http = server_->http_port();
+  EXPECT_EQ(HttpGet(http, "/debug/rates").status, 401u);
+  EXPECT_EQ(HttpGet(http, "/debug/config", "Bearer wrong").status, 401u);
+  EXPECT_EQ(HttpGet(http, "/ui/data").status, 401u);
+  EXPECT_EQ(HttpGet(http, "/debug/rates", std::string("Bearer ") + kToken).status, 200u);
+  EXPECT_EQ(HttpGet(http, "/sampling?service=cart").status, 200u);
+  EXPECT_EQ(HttpGet(http, "/metrics").status, 200u);
+  EXPECT_EQ(HttpGet(http, "/readyz").status, 200u);
+}
+
+TEST_F(AdminTest, ReadsAreOpenByDefault) {
+  Start(kToken);
+  grpc::ClientContext context;
+  v1::GetStatusResponse response;
+  EXPECT_TRUE(admin_->GetStatus(&context, v1::GetStatusRequest(), &response).ok());
+  EXPECT_EQ(HttpGet(server_->http_port(), "/debug/rates").status, 200u);
 }
 
 }  // namespace

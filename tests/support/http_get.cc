@@ -12,7 +12,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-HttpResult HttpGet(uint16_t port, const std::string& target) {
+HttpResult HttpGet(uint16_t port, const std::string& target, const std::string& authorization) {
   HttpResult result;
   try {
     asio::io_context io;
@@ -20,6 +20,7 @@ HttpResult HttpGet(uint16_t port, const std::string& target) {
     stream.expires_after(std::chrono::seconds(10));
     stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
     http::request<http::empty_body> request(http::verb::get, target, 11);
+    if (!authorization.empty()) request.set(http::field::authorization, authorization);
     request.set(http::field::host, "127.0.0.1");
     http::write(stream, request);
     beast::flat_buffer buffer;

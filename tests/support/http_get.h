@@ -14,6 +14,7 @@ struct HttpResult {
   std::string error;  // transport error, if any
 };
 
-HttpResult HttpGet(uint16_t port, const std::string& target);
+// `authorization`, when not empty, is sent as the Authorization header.
+HttpResult HttpGet(uint16_t port, const std::string& target, const std::string& authorization = "");
 
 }  // namespace fleetrate::testing
