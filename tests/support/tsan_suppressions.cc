@@ -1,7 +1,7 @@
 // ThreadSanitizer suppressions for every test binary, compiled into the test binary so that no
 // environment variable is needed (only used in -DFLEETRATE_SANITIZE=thread builds).
 //
-// The distribution's gRPC, gpr, abseil and protobuf libraries are not built with
+// The distribution's gRPC, gpr, abseil, protobuf and OpenSSL libraries are not built with
 // -fsanitize=thread, so TSan sees neither their internal synchronization (absl::Mutex, epoll
 // hand-offs) nor the happens-before edges they create, and reports races inside them. Only
 // reports with a frame in those libraries are suppressed; races purely in fleetrate code (the
@@ -24,6 +24,11 @@ extern "C" const char* __tsan_default_suppressions() {
          "race:libprotobuf.so\n"
          "race:libupb.so\n"
          "race:libaddress_sorting.so\n"
+         // gRPC's TLS runs in libssl/libcrypto (the TLS tests), also uninstrumented.
+         "called_from_lib:libcrypto.so.3\n"
+         "called_from_lib:libssl.so.3\n"
+         "race:libcrypto.so\n"
+         "race:libssl.so\n"
          "deadlock:libgrpc.so\n"
          "deadlock:libabsl_*\n";
 }
