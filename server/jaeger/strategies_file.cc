@@ -33,6 +33,7 @@ absl::Status CheckKeys(const YAML::Node& node, const std::string& path,
                        const std::set<std::string>& allowed) {
   if (!node.IsMap()) return ErrorAt(node, path, "must be an object");
   for (const auto& entry : node) {
+    if (!entry.first.IsScalar()) return ErrorAt(entry.first, path, "keys must be strings");
     const auto key = entry.first.as<std::string>();
     if (allowed.count(key) == 0) {
       return ErrorAt(entry.first, path.empty() ? key : path + "." + key, "unknown field");
@@ -108,16 +109,24 @@ void EmitOperationRule(YAML::Emitter& e, const std::string& name, const std::str
   e << YAML::EndMap;
 }
 
+absl::StatusOr<std::string> ConvertStrategies(const YAML::Node& root);
+
 }  // namespace
 
 absl::StatusOr<std::string> JaegerStrategiesToPolicyYaml(std::string_view json) {
-  YAML::Node root;
+  // Any conversion yaml-cpp refuses on the way (a value of an unexpected shape) is a bad
+  // document, never an exception out of here: this runs on policy reloads (found by fuzzing).
   try {
-    root = YAML::Load(std::string(json));
+    return ConvertStrategies(YAML::Load(std::string(json)));
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(StrCat("JSON syntax: ", e.msg, " (line ", e.mark.line + 1,
                                              ", column ", e.mark.column + 1, ")"));
   }
+}
+
+namespace {
+
+absl::StatusOr<std::string> ConvertStrategies(const YAML::Node& root) {
   FLEETRATE_RETURN_IF_ERROR(CheckKeys(root, "", {"service_strategies", "default_strategy"}));
 
   Strategy fallback{"probabilistic", 0.001};  // Jaeger's default without a default_strategy
@@ -177,6 +186,8 @@ absl::StatusOr<std::string> JaegerStrategiesToPolicyYaml(std::string_view json) 
   if (!e.good()) return absl::InternalError(StrCat("generating policies: ", e.GetLastError()));
   return std::string(e.c_str()) + "\n";
 }
+
+}  // namespace
 
 absl::StatusOr<Policies> ParseJaegerStrategies(std::string_view json) {
   auto yaml = JaegerStrategiesToPolicyYaml(json);

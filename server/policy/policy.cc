@@ -55,6 +55,8 @@ absl::Status CheckKeys(const Field& field, const std::set<std::string>& allowed)
   if (!field.node().IsMap()) return field.Error("must be a mapping");
   std::set<std::string> seen;
   for (const auto& entry : field.node()) {
+    if (!entry.first.IsScalar())
+      return Field(entry.first, field.path()).Error("keys must be strings");
     const auto key = entry.first.as<std::string>();
     if (!seen.insert(key).second) {
       // yaml-cpp keeps the first of two equal keys; an edit that adds a second would be ignored.

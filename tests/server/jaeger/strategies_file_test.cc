@@ -49,6 +49,21 @@ TEST(JaegerStrategiesFileTest, NoDefaultStrategyMeansProbabilistic0001) {
   EXPECT_DOUBLE_EQ(*p->defaults.probability, 0.001);
 }
 
+// Found by the policy fuzzer: a key that is itself a mapping made yaml-cpp throw out of the
+// converter, which runs on policy reloads.
+TEST(JaegerStrategiesFileTest, NonStringKeysAreAnErrorNotAnException) {
+  for (const char* document : {"{? {a: 1} : 2}", "{\"default_strategy\": {? [1] : 2}}",
+                               "# comment\n    ? obability: 0\n"}) {
+    auto p = ParseJaegerStrategies(document);
+    ASSERT_FALSE(p.ok()) << document;
+    EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument) << document;
+  }
+  auto yaml = ParsePolicies("? {a: 1}\n: 2\n");
+  ASSERT_FALSE(yaml.ok());
+  EXPECT_NE(std::string(yaml.status().message()).find("keys must be strings"), std::string::npos)
+      << yaml.status();
+}
+
 TEST(JaegerStrategiesFileTest, ErrorsNameTheJaegerFieldAndLine) {
   EXPECT_EQ(ErrorOf("{\"default_strategy\": {\"type\": \"const\", \"param\": 1}}"),
             "default_strategy.type: must be probabilistic or ratelimiting, got 'const' (line 1)");
