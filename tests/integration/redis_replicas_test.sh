@@ -169,7 +169,8 @@ s=${survivors[0]}
 degraded() { store_of "${http[$s]}" | grep -q '"degraded":true'; }
 until_ok 5 degraded
 check "/debug/store shows the degraded state" $?
-store_down_metric() { curl -s "http://127.0.0.1:${http[$s]}/metrics" | grep -q '^fleetrate_store_up 0'; }
+# grep -c reads to the end: grep -q would stop early, curl would get SIGPIPE, pipefail fail.
+store_down_metric() { curl -s "http://127.0.0.1:${http[$s]}/metrics" | grep -c '^fleetrate_store_up 0' >/dev/null; }
 until_ok 3 store_down_metric
 check "fleetrate_store_up is 0" $?
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${http[$s]}/readyz")" = 200 ]
