@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <tuple>
 
 #include "server/common/strings.h"
 
@@ -19,27 +20,33 @@ absl::StatusOr<std::string> ReadPemFile(const char* flag, const std::string& pat
   return text;
 }
 
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(const TlsFiles& tls) {
+absl::StatusOr<TlsPems> ReadTlsFiles(const TlsFiles& tls) {
+  TlsPems pems;
   if (!tls.enabled()) {
     if (!tls.client_ca_file.empty()) {
       return absl::InvalidArgumentError("--tls-client-ca: needs --tls-cert and --tls-key");
     }
-    return grpc::InsecureServerCredentials();
+    return pems;
   }
   if (tls.key_file.empty()) return absl::InvalidArgumentError("--tls-key: needed with --tls-cert");
+  for (auto [flag, path, out] :
+       {std::tuple{"--tls-cert", &tls.cert_file, &pems.cert_chain},
+        std::tuple{"--tls-key", &tls.key_file, &pems.private_key},
+        std::tuple{"--tls-client-ca", &tls.client_ca_file, &pems.client_ca}}) {
+    if (path->empty()) continue;
+    absl::StatusOr<std::string> pem = ReadPemFile(flag, *path);
+    if (!pem.ok()) return pem.status();
+    *out = *std::move(pem);
+  }
+  return pems;
+}
+
+std::shared_ptr<grpc::ServerCredentials> ServerCredentialsFor(const TlsPems& pems) {
+  if (!pems.enabled()) return grpc::InsecureServerCredentials();
   grpc::SslServerCredentialsOptions options;
-  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-  absl::StatusOr<std::string> cert = ReadPemFile("--tls-cert", tls.cert_file);
-  if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadPemFile("--tls-key", tls.key_file);
-  if (!key.ok()) return key.status();
-  pair.cert_chain = *std::move(cert);
-  pair.private_key = *std::move(key);
-  options.pem_key_cert_pairs.push_back(std::move(pair));
-  if (!tls.client_ca_file.empty()) {
-    absl::StatusOr<std::string> ca = ReadPemFile("--tls-client-ca", tls.client_ca_file);
-    if (!ca.ok()) return ca.status();
-    options.pem_root_certs = *std::move(ca);
+  options.pem_key_cert_pairs.push_back({pems.private_key, pems.cert_chain});
+  if (!pems.client_ca.empty()) {
+    options.pem_root_certs = pems.client_ca;
     options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
   return grpc::SslServerCredentials(options);

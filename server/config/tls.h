@@ -2,7 +2,8 @@
 // client CA, which turns on mutual TLS (clients must present a certificate it signed).
 //
 //   TlsFiles tls{"/etc/fleetrate/tls.crt", "/etc/fleetrate/tls.key", ""};
-//   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = ServerCredentialsFor(tls);
+//   absl::StatusOr<TlsPems> pems = ReadTlsFiles(tls);            // once, for both ports
+//   std::shared_ptr<grpc::ServerCredentials> creds = ServerCredentialsFor(*pems);
 #pragma once
 
 #include <grpcpp/security/server_credentials.h>
@@ -25,8 +26,20 @@ struct TlsFiles {
 // A PEM file's text; INVALID_ARGUMENT naming `flag` and the path if it is unreadable or not PEM.
 [[nodiscard]] absl::StatusOr<std::string> ReadPemFile(const char* flag, const std::string& path);
 
-// Insecure credentials when !tls.enabled(). Errors name the flag and the file.
-[[nodiscard]] absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
-    const TlsFiles& tls);
+// The PEM text of the files, read once for both ports.
+struct TlsPems {
+  std::string cert_chain;  // empty: plaintext
+  std::string private_key;
+  std::string client_ca;  // non-empty: mutual TLS
+
+  [[nodiscard]] bool enabled() const noexcept { return !cert_chain.empty(); }
+};
+
+// Reads the files (nothing when !tls.enabled()). Errors name the flag and the file, or the flag
+// that is missing (a key without a certificate, a client CA without both).
+[[nodiscard]] absl::StatusOr<TlsPems> ReadTlsFiles(const TlsFiles& tls);
+
+// gRPC credentials for `pems`: insecure when !pems.enabled().
+[[nodiscard]] std::shared_ptr<grpc::ServerCredentials> ServerCredentialsFor(const TlsPems& pems);
 
 }  // namespace fleetrate::server

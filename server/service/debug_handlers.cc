@@ -321,20 +321,16 @@ HttpResponse DebugStore(const StoreStatus& status) {
   w.String(status.leader_id);
   w.Key("last_error");
   w.String(status.last_error);
-  w.Key("errors");
-  w.Uint(status.errors);
-  w.Key("reports_written");
-  w.Uint(status.reports_written);
-  w.Key("reports_read");
-  w.Uint(status.reports_read);
-  w.Key("reports_dropped");
-  w.Uint(status.reports_dropped);
-  w.Key("tables_published");
-  w.Uint(status.tables_published);
-  w.Key("tables_fetched");
-  w.Uint(status.tables_fetched);
-  w.Key("leader_changes");
-  w.Uint(status.leader_changes);
+  for (const auto& [key, count] : {std::pair<const char*, uint64_t>{"errors", status.errors},
+                                   {"reports_written", status.reports_written},
+                                   {"reports_read", status.reports_read},
+                                   {"reports_dropped", status.reports_dropped},
+                                   {"tables_published", status.tables_published},
+                                   {"tables_fetched", status.tables_fetched},
+                                   {"leader_changes", status.leader_changes}}) {
+    w.Key(key);
+    w.Uint(count);
+  }
   w.EndObject();
   return JsonResponse(w.Take());
 }

@@ -21,6 +21,17 @@ prometheus::Gauge& SingleGauge(prometheus::Registry& registry, const std::string
   return GaugeFamily(registry, name, help).Add({});
 }
 
+prometheus::Family<prometheus::Counter>& CounterFamily(prometheus::Registry& registry,
+                                                       const std::string& name,
+                                                       const std::string& help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
+}
+
+prometheus::Counter& SingleCounter(prometheus::Registry& registry, const std::string& name,
+                                   const std::string& help) {
+  return CounterFamily(registry, name, help).Add({});
+}
+
 }  // namespace
 
 double ExpectedSampledPerSecond(const KeyRate& rate, size_t live_clients) {
@@ -64,33 +75,24 @@ ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry, Met
       keys_tracked(SingleGauge(*registry, "fleetrate_keys_tracked",
                                "(service, environment, operation) keys with a live traffic "
                                "estimate")),
-      keys_overflowed(prometheus::BuildCounter()
-                          .Name("fleetrate_keys_overflowed_total")
-                          .Help("Reported operations folded into a service's '*' key by the "
-                                "cardinality caps")
-                          .Register(*registry)
-                          .Add({})),
+      keys_overflowed(SingleCounter(*registry, "fleetrate_keys_overflowed_total",
+                                    "Reported operations folded into a service's '*' key by the "
+                                    "cardinality caps")),
       recompute_duration(prometheus::BuildHistogram()
                              .Name("fleetrate_recompute_duration_seconds")
                              .Help("Time to compute the rate table from the fleet estimate")
                              .Register(*registry)
                              .Add({}, LatencyBuckets())),
-      recomputes(prometheus::BuildCounter()
-                     .Name("fleetrate_recomputes_total")
-                     .Help("Rate table recomputations")
-                     .Register(*registry)
-                     .Add({})),
+      recomputes(
+          SingleCounter(*registry, "fleetrate_recomputes_total", "Rate table recomputations")),
       registry_(std::move(registry)),
       process_(std::make_shared<ProcessCollector>()),
       limits_(limits),
-      sync_requests_(prometheus::BuildCounter()
-                         .Name("fleetrate_sync_requests_total")
-                         .Help("Sync calls by gRPC status code")
-                         .Register(*registry_)),
-      policy_loads_(prometheus::BuildCounter()
-                        .Name("fleetrate_policy_loads_total")
-                        .Help("Policy loads after startup (file reloads and SetPolicies) by result")
-                        .Register(*registry_)),
+      sync_requests_(CounterFamily(*registry_, "fleetrate_sync_requests_total",
+                                   "Sync calls by gRPC status code")),
+      policy_loads_(
+          CounterFamily(*registry_, "fleetrate_policy_loads_total",
+                        "Policy loads after startup (file reloads and SetPolicies) by result")),
       policy_last_load_ok_(SingleGauge(*registry_, "fleetrate_policy_last_load_success",
                                        "1 if the last policy load succeeded, 0 if it was "
                                        "rejected (the previous policies stay in force)")),
@@ -125,28 +127,18 @@ ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry, Met
                             "serves its last table and keeps client reports)")),
       store_leader_(SingleGauge(*registry_, "fleetrate_store_leader",
                                 "1 if this replica computes and publishes the rate table")),
-      store_errors_(prometheus::BuildCounter()
-                        .Name("fleetrate_store_errors_total")
-                        .Help("Failed round trips to the store (Redis unreachable, refused "
-                              "commands, unreadable entries)")
-                        .Register(*registry_)
-                        .Add({})),
-      store_reports_(prometheus::BuildCounter()
-                         .Name("fleetrate_store_reports_total")
-                         .Help("Client reports by what happened to them: written (by this "
-                               "replica), read (from every replica), dropped (expired or over "
-                               "the bound while the store was unreachable)")
-                         .Register(*registry_)),
-      store_tables_(prometheus::BuildCounter()
-                        .Name("fleetrate_store_tables_total")
-                        .Help("Rate tables published by this replica as leader, or fetched "
-                              "from the leader")
-                        .Register(*registry_)),
-      store_leader_changes_(prometheus::BuildCounter()
-                                .Name("fleetrate_store_leader_changes_total")
-                                .Help("Times this replica gained or lost the leader lease")
-                                .Register(*registry_)
-                                .Add({})) {
+      store_errors_(SingleCounter(*registry_, "fleetrate_store_errors_total",
+                                  "Failed round trips to the store (Redis unreachable, refused "
+                                  "commands, unreadable entries)")),
+      store_reports_(CounterFamily(*registry_, "fleetrate_store_reports_total",
+                                   "Client reports by what happened to them: written (by this "
+                                   "replica), read (from every replica), dropped (expired or over "
+                                   "the bound while the store was unreachable)")),
+      store_tables_(CounterFamily(*registry_, "fleetrate_store_tables_total",
+                                  "Rate tables published by this replica as leader, or fetched "
+                                  "from the leader")),
+      store_leader_changes_(SingleCounter(*registry_, "fleetrate_store_leader_changes_total",
+                                          "Times this replica gained or lost the leader lease")) {
   store_up_.Set(1);
   store_leader_.Set(1);
   for (const char* what : {"written", "read", "dropped"}) store_reports_.Add({{"result", what}});

@@ -5,7 +5,6 @@
 
 #include <fstream>
 #include <iterator>
-#include <tuple>
 
 #include "server/common/log.h"
 #include "server/common/strings.h"
@@ -94,25 +93,10 @@ absl::Status Server::Start() {
   // by gRPC with RESOURCE_EXHAUSTED before they are parsed.
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
   int selected_port = 0;
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      ServerCredentialsFor(options_.tls);
-  if (!credentials.ok()) return credentials.status();
-  std::optional<HttpTls> http_tls;
-  if (options_.tls.enabled()) {
-    // The HTTP port serves HTTPS with the same certificate (and client CA) as gRPC.
-    HttpTls tls;
-    for (auto [flag, path, out] :
-         {std::tuple{"--tls-cert", &options_.tls.cert_file, &tls.cert_chain_pem},
-          std::tuple{"--tls-key", &options_.tls.key_file, &tls.private_key_pem},
-          std::tuple{"--tls-client-ca", &options_.tls.client_ca_file, &tls.client_ca_pem}}) {
-      if (path->empty()) continue;
-      absl::StatusOr<std::string> pem = ReadPemFile(flag, *path);
-      if (!pem.ok()) return pem.status();
-      *out = *std::move(pem);
-    }
-    http_tls = std::move(tls);
-  }
-  builder.AddListeningPort(options_.grpc_listen, *credentials, &selected_port);
+  // Read once: gRPC and HTTPS use the same certificate and client CA.
+  absl::StatusOr<TlsPems> pems = ReadTlsFiles(options_.tls);
+  if (!pems.ok()) return pems.status();
+  builder.AddListeningPort(options_.grpc_listen, ServerCredentialsFor(*pems), &selected_port);
   builder.RegisterService(sampling_service_.get());
   builder.RegisterService(admin_service_.get());
   jaeger_metrics_ = std::make_unique<JaegerMetrics>(*metrics_.registry());
@@ -132,7 +116,9 @@ absl::Status Server::Start() {
   http_options.on_handler_error = [](const HttpRequest& request, std::string_view what) {
     FLEETRATE_LOG(kError) << "HTTP handler for " << request.path << " failed: " << what;
   };
-  http_options.tls = std::move(http_tls);
+  if (pems->enabled()) {
+    http_options.tls = HttpTls{pems->cert_chain, pems->private_key, pems->client_ca};
+  }
   if (options_.protect_reads) {
     // What AdminService's reads show, over HTTP. Jaeger's /sampling, /metrics and the probes
     // stay open: SDKs, scrapers and kubelets do not carry the admin token.
