@@ -149,12 +149,6 @@ StoreStatus RedisStore::status() const {
   return s;
 }
 
-void RedisStore::WaitForRounds(int rounds) {
-  std::unique_lock<std::mutex> lock(mu_);
-  const int target = rounds_ + rounds;
-  wake_.wait(lock, [&] { return rounds_ >= target || stopping_; });
-}
-
 void RedisStore::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -171,8 +165,6 @@ void RedisStore::Run() {
     const bool ok = Round();
     failures = ok ? 0 : std::min(failures + 1, 3);
     std::unique_lock<std::mutex> lock(mu_);
-    ++rounds_;
-    wake_.notify_all();
     // Back off while Redis fails: 0.25, 0.5, 1, 2 s (with the default flush interval).
     const auto wait = options_.flush_interval * (1 << failures);
     wake_.wait_for(lock, wait, [&] { return stopping_ || (round_requested_ && ok); });

@@ -79,9 +79,6 @@ class RedisStore final : public Store {
   [[nodiscard]] StoreStatus status() const override;
   void Stop() override;
 
-  // Blocks until the background thread completed `rounds` more rounds (tests).
-  void WaitForRounds(int rounds);
-
  private:
   struct Pending {
     store::v1::StoredReport report;
@@ -122,7 +119,6 @@ class RedisStore final : public Store {
   mutable std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;             // guarded by mu_
-  int rounds_ = 0;                    // guarded by mu_
   bool round_requested_ = false;      // guarded by mu_
   PendingMap pending_;                // guarded by mu_
   Aggregator aggregator_;             // guarded by mu_
