@@ -1,5 +1,9 @@
 #include "server/jaeger/jaeger_service.h"
 
+#include <string_view>
+
+#include "server/common/raw_unary.h"
+#include "server/common/utf8.h"
 #include "server/http/query.h"
 #include "server/jaeger/strategy.h"
 
@@ -48,6 +52,10 @@ HttpHandler JaegerHttpHandler(RatePublisher& publisher, JaegerMetrics& metrics) 
     if (service->empty() || service->size() > kMaxServiceBytes) {
       return TextResponse(400, "query parameter 'service' must be 1 to 128 bytes\n");
     }
+    // The name becomes a metrics label: a label that is not UTF-8 would break every scrape.
+    if (FirstInvalidUtf8(*service) != std::string_view::npos) {
+      return TextResponse(400, "query parameter 'service' must be valid UTF-8\n");
+    }
     metrics.Count("http", *service);
     const auto tables = publisher.Current();
     HttpResponse response;
@@ -58,14 +66,29 @@ HttpHandler JaegerHttpHandler(RatePublisher& publisher, JaegerMetrics& metrics) 
   };
 }
 
-grpc::Status JaegerSamplingManager::GetSamplingStrategy(
-    grpc::ServerContext*, const jaeger::api_v2::SamplingStrategyParameters* request,
-    jaeger::api_v2::SamplingStrategyResponse* response) {
-  const std::string& service = request->servicename();
+grpc::ServerUnaryReactor* JaegerSamplingManager::GetSamplingStrategy(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  jaeger::api_v2::SamplingStrategyResponse answer;
+  return FinishRawCall(context, Handle(*request, &answer), answer, response);
+}
+
+grpc::Status JaegerSamplingManager::Handle(const grpc::ByteBuffer& request,
+                                           jaeger::api_v2::SamplingStrategyResponse* response) {
+  wire::v1::SamplingStrategyParameters parameters;
+  if (auto status =
+          ParseRawRequest(request, "jaeger.api_v2.SamplingStrategyParameters", &parameters);
+      !status.ok()) {
+    return status;
+  }
+  const std::string& service = parameters.servicename();
   if (service.empty() || service.size() > kMaxServiceBytes) {
     return grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
         "serviceName: must be 1 to 128 bytes, got " + std::to_string(service.size()));
+  }
+  if (FirstInvalidUtf8(service) != std::string_view::npos) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "serviceName: must be valid UTF-8");
   }
   metrics_.Count("grpc", service);
   const auto tables = publisher_.Current();

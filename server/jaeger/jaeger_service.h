@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 
+#include "fleetrate/wire/v1/jaeger_parameters.pb.h"
 #include "jaeger/api_v2/sampling.grpc.pb.h"
 #include "server/http/http_server.h"
 #include "server/service/rate_publisher.h"
@@ -39,16 +40,24 @@ class JaegerMetrics {
 // Serves /sampling, /api/sampling and / (register the handler on each).
 [[nodiscard]] HttpHandler JaegerHttpHandler(RatePublisher& publisher, JaegerMetrics& metrics);
 
-class JaegerSamplingManager final : public jaeger::api_v2::SamplingManager::Service {
+// A raw callback method (server/common/raw_unary.h): the request is parsed as
+// fleetrate.wire.v1.SamplingStrategyParameters, so a service name that is not UTF-8 is
+// INVALID_ARGUMENT naming serviceName rather than gRPC's INTERNAL.
+class JaegerSamplingManager final
+    : public jaeger::api_v2::SamplingManager::WithRawCallbackMethod_GetSamplingStrategy<
+          jaeger::api_v2::SamplingManager::Service> {
  public:
   JaegerSamplingManager(RatePublisher& publisher, JaegerMetrics& metrics)
       : publisher_(publisher), metrics_(metrics) {}
 
-  grpc::Status GetSamplingStrategy(grpc::ServerContext* context,
-                                   const jaeger::api_v2::SamplingStrategyParameters* request,
-                                   jaeger::api_v2::SamplingStrategyResponse* response) override;
+  grpc::ServerUnaryReactor* GetSamplingStrategy(grpc::CallbackServerContext* context,
+                                                const grpc::ByteBuffer* request,
+                                                grpc::ByteBuffer* response) override;
 
  private:
+  grpc::Status Handle(const grpc::ByteBuffer& request,
+                      jaeger::api_v2::SamplingStrategyResponse* response);
+
   RatePublisher& publisher_;
   JaegerMetrics& metrics_;
 };

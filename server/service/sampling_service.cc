@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "server/common/raw_unary.h"
 #include "server/common/strings.h"
+#include "server/common/utf8.h"
 
 namespace fleetrate::server {
 namespace {
@@ -22,14 +24,18 @@ grpc::Status Exhausted(std::string message) {
   return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, std::move(message));
 }
 
-// A required or optional string field with a byte limit. `field` is called only to name the
-// field in an error: valid requests build no strings.
+// A required or optional string field with a byte limit, in UTF-8. `field` is called only to
+// name the field in an error: valid requests build no strings.
 template <typename FieldName>
 grpc::Status CheckString(const FieldName& field, const std::string& value, size_t max_bytes,
                          bool required) {
   if (required && value.empty()) return Invalid(StrCat(field(), ": required, got empty"));
   if (value.size() > max_bytes) {
     return Invalid(StrCat(field(), ": at most ", max_bytes, " bytes, got ", value.size()));
+  }
+  if (const size_t bad = FirstInvalidUtf8(value); bad != std::string_view::npos) {
+    return Invalid(
+        StrCat(field(), ": must be valid UTF-8, byte ", bad, " of ", value.size(), " is not"));
   }
   return grpc::Status::OK;
 }
@@ -83,8 +89,13 @@ uint64_t SliceVersion(const ServiceRates& rates, double even_share) {
 
 }  // namespace
 
-grpc::Status ValidateSyncRequest(const v1::SyncRequest& request, const SyncLimits& limits) {
-  const v1::ClientIdentity& client = request.client();
+grpc::Status ParseSyncRequest(const grpc::ByteBuffer& bytes, wire::v1::SyncRequest* request) {
+  return ParseRawRequest(bytes, "fleetrate.v1.SyncRequest", request);
+}
+
+template <typename Request>
+grpc::Status ValidateSyncRequest(const Request& request, const SyncLimits& limits) {
+  const auto& client = request.client();
   if (auto s = CheckString(Named("client.instance_id"), client.instance_id(),
                            limits.max_instance_id_bytes, true);
       !s.ok()) {
@@ -121,7 +132,7 @@ grpc::Status ValidateSyncRequest(const v1::SyncRequest& request, const SyncLimit
                           request.operations_size()));
   }
   for (int i = 0; i < request.operations_size(); ++i) {
-    const v1::OperationCounts& op = request.operations(i);
+    const auto& op = request.operations(i);
     if (auto s = CheckString([i] { return StrCat("operations[", i, "].operation"); },
                              op.operation(), limits.max_operation_bytes, true);
         !s.ok()) {
@@ -160,15 +171,46 @@ grpc::Status ValidateSyncRequest(const v1::SyncRequest& request, const SyncLimit
   return grpc::Status::OK;
 }
 
+template grpc::Status ValidateSyncRequest(const v1::SyncRequest&, const SyncLimits&);
+template grpc::Status ValidateSyncRequest(const wire::v1::SyncRequest&, const SyncLimits&);
+
+void CopyToReport(const wire::v1::SyncRequest& request, ClientReport* report) {
+  report->scope.service.assign(request.client().service());
+  report->scope.environment.assign(request.client().environment());
+  report->instance_id.assign(request.client().instance_id());
+  report->interval = std::chrono::milliseconds(request.interval_ms());
+  report->operations.resize(static_cast<size_t>(request.operations_size()));
+  for (int i = 0; i < request.operations_size(); ++i) {
+    const wire::v1::OperationCounts& in = request.operations(i);
+    OperationReport& out = report->operations[static_cast<size_t>(i)];
+    out.operation.assign(in.operation());
+    out.roots_seen = in.roots_seen();
+    out.roots_sampled = in.roots_sampled();
+  }
+}
+
 SamplingServiceImpl::SamplingServiceImpl(Store& store, RatePublisher& publisher,
                                          ServerMetrics& metrics, const Clock& clock,
                                          SyncLimits limits)
     : store_(store), publisher_(publisher), metrics_(metrics), clock_(clock), limits_(limits) {}
 
-grpc::Status SamplingServiceImpl::Sync(grpc::ServerContext* /*context*/,
-                                       const v1::SyncRequest* request, v1::SyncResponse* response) {
+grpc::ServerUnaryReactor* SamplingServiceImpl::Sync(grpc::CallbackServerContext* context,
+                                                    const grpc::ByteBuffer* request,
+                                                    grpc::ByteBuffer* response) {
+  // One response per callback thread, reused: Clear keeps its repeated fields' capacity.
+  thread_local v1::SyncResponse answer;
+  answer.Clear();
+  return FinishRawCall(context, Handle(*request, &answer), answer, response);
+}
+
+grpc::Status SamplingServiceImpl::Handle(const grpc::ByteBuffer& request,
+                                         v1::SyncResponse* response) {
   const auto started = std::chrono::steady_clock::now();
-  grpc::Status status = HandleSync(*request, response);
+  // One parsed request per thread, reused like the response.
+  thread_local wire::v1::SyncRequest parsed;
+  parsed.Clear();
+  grpc::Status status = ParseSyncRequest(request, &parsed);
+  if (status.ok()) status = HandleSync(parsed, response);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (status.ok()) {
@@ -180,7 +222,7 @@ grpc::Status SamplingServiceImpl::Sync(grpc::ServerContext* /*context*/,
   return status;
 }
 
-grpc::Status SamplingServiceImpl::HandleSync(const v1::SyncRequest& request,
+grpc::Status SamplingServiceImpl::HandleSync(const wire::v1::SyncRequest& request,
                                              v1::SyncResponse* response) {
   if (auto status = ValidateSyncRequest(request, limits_); !status.ok()) return status;
 
@@ -192,18 +234,7 @@ grpc::Status SamplingServiceImpl::HandleSync(const v1::SyncRequest& request,
   // One report per gRPC thread, reused: its strings and vector keep their capacity, so a Sync
   // in steady state copies the request into it without allocating.
   thread_local ClientReport report;
-  report.scope.service.assign(request.client().service());
-  report.scope.environment.assign(request.client().environment());
-  report.instance_id.assign(request.client().instance_id());
-  report.interval = std::chrono::milliseconds(request.interval_ms());
-  report.operations.resize(static_cast<size_t>(request.operations_size()));
-  for (int i = 0; i < request.operations_size(); ++i) {
-    const v1::OperationCounts& in = request.operations(i);
-    OperationReport& out = report.operations[static_cast<size_t>(i)];
-    out.operation.assign(in.operation());
-    out.roots_seen = in.roots_seen();
-    out.roots_sampled = in.roots_sampled();
-  }
+  CopyToReport(request, &report);
   switch (store_.Report(report, sync_interval, clock_.Now())) {
     case ReportResult::kAccepted:
       break;

@@ -1,8 +1,11 @@
-// SamplingServiceImpl: fleetrate.v1.SamplingService/Sync. Validates the request at the
-// boundary (INVALID_ARGUMENT naming the field and its limit), hands the counts to the store and
-// answers with the caller's slice of its service's current rate table.
+// SamplingServiceImpl: fleetrate.v1.SamplingService/Sync. Parses and validates the request at
+// the boundary (INVALID_ARGUMENT naming the field and its limit), hands the counts to the store
+// and answers with the caller's slice of its service's current rate table.
 //
-// Thread-safe: gRPC calls Sync from its thread pool.
+// Sync is a raw callback method: the handler gets the request's bytes and parses them as
+// fleetrate.wire.v1.SyncRequest, the public message with its strings read as bytes, so that
+// invalid UTF-8 is answered like any other bad field instead of gRPC's INTERNAL "failed to
+// parse". Thread-safe: gRPC calls Sync from its callback threads; it never blocks on I/O.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -11,6 +14,7 @@
 #include <memory>
 
 #include "fleetrate/v1/sampling.grpc.pb.h"
+#include "fleetrate/wire/v1/sync_request.pb.h"
 #include "server/common/clock.h"
 #include "server/service/metrics.h"
 #include "server/service/rate_publisher.h"
@@ -38,20 +42,36 @@ struct SyncLimits {
   int sync_burst = 5;
 };
 
-// Returns OK or INVALID_ARGUMENT with a message naming the field and the limit.
-[[nodiscard]] grpc::Status ValidateSyncRequest(const v1::SyncRequest& request,
-                                               const SyncLimits& limits);
+// Parses a serialized SyncRequest. INVALID_ARGUMENT when the bytes are not one; strings are not
+// checked here (ValidateSyncRequest does).
+[[nodiscard]] grpc::Status ParseSyncRequest(const grpc::ByteBuffer& bytes,
+                                            wire::v1::SyncRequest* request);
 
-class SamplingServiceImpl final : public v1::SamplingService::Service {
+// Returns OK or INVALID_ARGUMENT with a message naming the field and the limit. `Request` is
+// wire::v1::SyncRequest (what the server parses) or v1::SyncRequest (the same checks).
+template <typename Request>
+[[nodiscard]] grpc::Status ValidateSyncRequest(const Request& request, const SyncLimits& limits);
+
+// Copies a validated request into `report`, reusing its strings' and vector's capacity.
+void CopyToReport(const wire::v1::SyncRequest& request, ClientReport* report);
+
+class SamplingServiceImpl final
+    : public v1::SamplingService::WithRawCallbackMethod_Sync<v1::SamplingService::Service> {
  public:
   SamplingServiceImpl(Store& store, RatePublisher& publisher, ServerMetrics& metrics,
                       const Clock& clock, SyncLimits limits = {});
 
-  grpc::Status Sync(grpc::ServerContext* context, const v1::SyncRequest* request,
-                    v1::SyncResponse* response) override;
+  // gRPC's entry point: Handle, then the response serialized into `response`.
+  grpc::ServerUnaryReactor* Sync(grpc::CallbackServerContext* context,
+                                 const grpc::ByteBuffer* request,
+                                 grpc::ByteBuffer* response) override;
+
+  // One Sync from its serialized request, counted in the metrics like a call; what Sync does
+  // without a gRPC call around it.
+  grpc::Status Handle(const grpc::ByteBuffer& request, v1::SyncResponse* response);
 
  private:
-  grpc::Status HandleSync(const v1::SyncRequest& request, v1::SyncResponse* response);
+  grpc::Status HandleSync(const wire::v1::SyncRequest& request, v1::SyncResponse* response);
 
   Store& store_;
   RatePublisher& publisher_;

@@ -1,10 +1,11 @@
 // Fuzz target: a Sync request's bytes through what the server does with them — protobuf
-// parsing, boundary validation, the store's aggregation and the rate engine.
+// parsing (the server's bytes-for-strings reading), boundary validation with UTF-8, the store's
+// aggregation and the rate engine.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 
-#include "fleetrate/v1/sampling.pb.h"
+#include "fleetrate/wire/v1/sync_request.pb.h"
 #include "server/policy/policy.h"
 #include "server/rates/aggregator.h"
 #include "server/rates/rate_engine.h"
@@ -25,18 +26,13 @@ const std::shared_ptr<const Policies>& TestPolicies() {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  fleetrate::v1::SyncRequest request;
+  fleetrate::wire::v1::SyncRequest request;
   if (!request.ParseFromArray(data, static_cast<int>(size))) return 0;
   SyncLimits limits;
   limits.max_operations = 64;  // keep each input cheap; the logic is the same
   if (!ValidateSyncRequest(request, limits).ok()) return 0;
   ClientReport report;
-  report.scope = {request.client().service(), request.client().environment()};
-  report.instance_id = request.client().instance_id();
-  report.interval = std::chrono::milliseconds(request.interval_ms());
-  for (const auto& op : request.operations()) {
-    report.operations.push_back({op.operation(), op.roots_seen(), op.roots_sampled()});
-  }
+  CopyToReport(request, &report);
   AggregatorLimits aggregator_limits;
   aggregator_limits.max_operations_per_service = 8;  // the overflow paths too
   Aggregator aggregator(aggregator_limits);

@@ -67,6 +67,12 @@ TEST_F(JaegerEndpointTest, MissingOrRepeatedServiceIs400WithAClearMessage) {
   EXPECT_NE(twice.body.find("once"), std::string::npos) << twice.body;
   auto empty = HttpGet(server_->http_port(), "/sampling?service=");
   EXPECT_EQ(empty.status, 400u);
+  // The name is a metrics label, which must be UTF-8 or Prometheus cannot read /metrics.
+  auto not_utf8 = HttpGet(server_->http_port(), "/sampling?service=shop%FF");
+  EXPECT_EQ(not_utf8.status, 400u);
+  EXPECT_EQ(not_utf8.body, "query parameter 'service' must be valid UTF-8\n");
+  auto metrics = HttpGet(server_->http_port(), "/metrics");
+  EXPECT_EQ(metrics.body.find("shop\xff"), std::string::npos);
 }
 
 TEST_F(JaegerEndpointTest, GrpcGetSamplingStrategyRoundTrip) {
@@ -85,6 +91,12 @@ TEST_F(JaegerEndpointTest, GrpcGetSamplingStrategyRoundTrip) {
   request.set_servicename("");
   EXPECT_EQ(stub_->GetSamplingStrategy(&bad_context, request, &response).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+
+  grpc::ClientContext utf8_context;
+  request.set_servicename("shop\xff");
+  s = stub_->GetSamplingStrategy(&utf8_context, request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "serviceName: must be valid UTF-8");
 }
 
 TEST_F(JaegerEndpointTest, RequestsAreCountedPerEndpointAndService) {

@@ -165,17 +165,27 @@ TEST_F(ServerTest, LimitsAnswerResourceExhaustedNamingTheLimit) {
   small.Shutdown();
 }
 
-// Strings are proto3 `string`s: invalid UTF-8 never reaches the handler. gRPC's deserializer
-// refuses the call with INTERNAL (protobuf logs the field's name on the server); a clearer
-// INVALID_ARGUMENT would need the handler to parse the bytes itself.
-TEST_F(ServerTest, InvalidUtf8IsRefusedBeforeTheHandler) {
+// Strings are proto3 `string`s, which protobuf refuses to parse when they are not UTF-8; the
+// server reads them as bytes and answers INVALID_ARGUMENT naming the field, like other limits.
+TEST_F(ServerTest, InvalidUtf8IsInvalidArgumentNamingTheField) {
   v1::SyncRequest request = Valid();
   request.mutable_client()->set_service("cart\xff\xfe");
   v1::SyncResponse response;
-  EXPECT_EQ(Sync(request, &response).error_code(), grpc::StatusCode::INTERNAL);
+  grpc::Status status = Sync(request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "client.service: must be valid UTF-8, byte 4 of 6 is not");
+  request = Valid();
+  request.mutable_operations(0)->set_operation("GET /\xc0\xaf");
+  status = Sync(request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(),
+            "operations[0].operation: must be valid UTF-8, byte 5 of 7 is not");
   EXPECT_TRUE(Sync(Valid(), &response).ok());  // the server keeps serving
+  const auto metrics = HttpGet(server_->http_port(), "/metrics");
+  EXPECT_NE(metrics.body.find("fleetrate_sync_requests_total{code=\"INVALID_ARGUMENT\"} 2\n"),
+            std::string::npos)
+      << metrics.body;
 }
-
 TEST_F(ServerTest, GrpcHealthReportsServing) {
   // grpc.health.v1.Health/Check through the generic stub: the request (empty service) encodes
   // to zero bytes; the response HealthCheckResponse{status: SERVING(1)} to 0x08 0x01.

@@ -20,10 +20,67 @@ v1::SyncRequest ValidRequest() {
   return r;
 }
 
+grpc::ByteBuffer Serialized(const v1::SyncRequest& request) {
+  grpc::ByteBuffer bytes;
+  bool own_buffer = false;
+  EXPECT_TRUE(
+      grpc::SerializationTraits<v1::SyncRequest>::Serialize(request, &bytes, &own_buffer).ok());
+  return bytes;
+}
+
+// What the server checks: the request as the server parses it (strings as bytes), validated.
 std::string ErrorOf(const v1::SyncRequest& r) {
-  grpc::Status s = ValidateSyncRequest(r, SyncLimits{});
+  wire::v1::SyncRequest parsed;
+  grpc::Status s = ParseSyncRequest(Serialized(r), &parsed);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  s = ValidateSyncRequest(parsed, SyncLimits{});
   EXPECT_TRUE(s.ok() || s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  // The public message's checks are the same ones.
+  grpc::Status same = ValidateSyncRequest(r, SyncLimits{});
+  EXPECT_EQ(same.error_code(), s.error_code());
+  EXPECT_EQ(same.error_message(), s.error_message());
   return s.error_message();
+}
+
+TEST(SyncValidationTest, InvalidUtf8IsNamedWithTheFieldAndTheByte) {
+  auto r = ValidRequest();
+  r.mutable_client()->set_service("cart\xff\xfe");
+  EXPECT_EQ(ErrorOf(r), "client.service: must be valid UTF-8, byte 4 of 6 is not");
+
+  r = ValidRequest();
+  r.mutable_client()->set_instance_id("host-\xc3");  // a truncated two-byte sequence
+  EXPECT_EQ(ErrorOf(r), "client.instance_id: must be valid UTF-8, byte 5 of 6 is not");
+
+  r = ValidRequest();
+  r.mutable_client()->set_environment("prod\xed\xa0\x80");  // a surrogate, U+D800
+  EXPECT_EQ(ErrorOf(r), "client.environment: must be valid UTF-8, byte 4 of 7 is not");
+
+  r = ValidRequest();
+  r.mutable_client()->set_library_version("\xc0\xaf");  // an overlong '/'
+  EXPECT_EQ(ErrorOf(r), "client.library_version: must be valid UTF-8, byte 0 of 2 is not");
+
+  r = ValidRequest();
+  r.add_operations()->set_operation("GET /k\xc3\xb6rbe/\xf4\x90\x80\x80");  // > U+10FFFF
+  EXPECT_EQ(ErrorOf(r), "operations[1].operation: must be valid UTF-8, byte 12 of 16 is not");
+
+  r = ValidRequest();
+  r.mutable_client()->set_service("k\xc3\xb6rbe-\xe2\x82\xac-\xf0\x9f\x9b\x92");  // ö € 🛒
+  EXPECT_EQ(ErrorOf(r), "");
+}
+
+TEST(SyncValidationTest, BytesThatAreNotASyncRequestAreInvalidArgument) {
+  const std::string garbage = "\x0a\xff\xff\xff";  // field 1, a length past the end
+  grpc::Slice slice(garbage);
+  wire::v1::SyncRequest parsed;
+  grpc::Status s = ParseSyncRequest(grpc::ByteBuffer(&slice, 1), &parsed);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "request: not a fleetrate.v1.SyncRequest (4 bytes that do not parse as one)");
+  // Zero bytes are a request with every field at its default, refused by validation.
+  parsed.Clear();
+  EXPECT_TRUE(ParseSyncRequest(grpc::ByteBuffer(), &parsed).ok());
+  EXPECT_EQ(ValidateSyncRequest(parsed, SyncLimits{}).error_message(),
+            "client.instance_id: required, got empty");
 }
 
 TEST(SyncValidationTest, AcceptsAValidRequestAndAFirstSyncWithoutCounts) {
@@ -105,7 +162,7 @@ class SamplingServiceTest : public ::testing::Test {
   v1::SyncResponse Sync(const v1::SyncRequest& request,
                         grpc::StatusCode expected = grpc::StatusCode::OK) {
     v1::SyncResponse response;
-    grpc::Status s = service_.Sync(nullptr, &request, &response);
+    grpc::Status s = service_.Handle(Serialized(request), &response);
     EXPECT_EQ(s.error_code(), expected) << s.error_message();
     return response;
   }
