@@ -56,7 +56,8 @@ render_valid() {
 # --- lint: default values and every variant, strict (warnings fail) ---
 for variant in "" "--set redis.enabled=true --set replicaCount=2" \
   "--set redis.external.address=redis.obs.svc:6379 --set autoscaling.enabled=true" \
-  "--set serviceMonitor.enabled=true --set grafanaDashboard.enabled=true"; do
+  "--set serviceMonitor.enabled=true --set grafanaDashboard.enabled=true" \
+  "--set tls.enabled=true --set tls.secretName=fr-tls --set tls.clientCaSecret=fr-ca"; do
   # shellcheck disable=SC2086
   "$helm" lint --strict "$chart" $variant >"$work/lint.log" 2>&1
   status=$?
@@ -158,6 +159,41 @@ NODE_PATH=$tools node -e '
   "$work/monitoring.yaml" "$chart/dashboards/fleetrate.json"
 check "the dashboard ConfigMap holds dashboards/fleetrate.json with the sidecar label" $?
 
+# --- TLS: the Secret mounted, the flags passed, probes the kubelet can run, HTTPS scraping ---
+# probes FILE: "liveness handler / readiness handler / periods", e.g. "grpc:8081 / httpGet:http/readyz / 10,5".
+probes() {
+  js 'const c = find("Deployment").spec.template.spec.containers[0];
+    const handler = (p) => Object.keys(p).filter((k) => ["grpc", "tcpSocket", "httpGet", "exec"].includes(k))
+      .map((k) => k + ":" + p[k].port + (p[k].path || "") + (p[k].scheme ? " " + p[k].scheme : "")).join("+");
+    [handler(c.livenessProbe), handler(c.readinessProbe), c.livenessProbe.periodSeconds + "," + c.readinessProbe.periodSeconds].join(" / ")' "$1"
+}
+render_valid tls "TLS" --set tls.enabled=true --set tls.secretName=fr-tls \
+  --set serviceMonitor.enabled=true --set serviceMonitor.tlsConfig.ca.secret.name=fr-tls \
+  --set serviceMonitor.tlsConfig.ca.secret.key=ca.crt
+grep -q -- "--tls-cert /etc/fleetrate-tls/tls.crt --tls-key /etc/fleetrate-tls/tls.key" \
+  <<<"$(server_args "$work/tls.yaml")" && ! grep -q -- "--tls-client-ca" <<<"$(server_args "$work/tls.yaml")"
+check "tls.enabled passes --tls-cert and --tls-key from the mounted Secret, no client CA" $?
+[ "$(js 'const s = find("Deployment").spec.template.spec; const m = s.containers[0].volumeMounts.find((v) => v.name === "tls"); s.volumes.find((v) => v.name === "tls").secret.secretName + " " + m.mountPath + " " + m.readOnly' "$work/tls.yaml")" = \
+  "fr-tls /etc/fleetrate-tls true" ]
+check "the TLS Secret is mounted read-only at /etc/fleetrate-tls" $?
+[ "$(probes "$work/tls.yaml")" = "tcpSocket:grpc / httpGet:http/readyz HTTPS / 10,5" ]
+check "with TLS liveness is a TCP check of grpc and readiness HTTPS /readyz, timings kept" $?
+[ "$(js 'const e = find("ServiceMonitor").spec.endpoints[0]; e.scheme + " " + e.tlsConfig.ca.secret.name' "$work/tls.yaml")" = "https fr-tls" ]
+check "with TLS the ServiceMonitor scrapes over HTTPS with the given tlsConfig" $?
+render_valid mtls "mutual-TLS" --set tls.enabled=true --set tls.secretName=fr-tls \
+  --set tls.clientCaSecret=fr-ca
+grep -q -- "--tls-client-ca /etc/fleetrate-client-ca/ca.crt" <<<"$(server_args "$work/mtls.yaml")"
+check "tls.clientCaSecret passes --tls-client-ca from the mounted CA Secret" $?
+[ "$(probes "$work/mtls.yaml")" = "tcpSocket:grpc / tcpSocket:http / 10,5" ]
+check "under mutual TLS readiness is a TCP check of http" $?
+[ "$(probes "$work/default.yaml")" = "grpc:8081 / httpGet:http/readyz / 10,5" ]
+check "without TLS the probes are the values' own" $?
+"$helm" install fr "$chart" -n tracing --dry-run=client --set tls.enabled=true \
+  --set tls.secretName=fr-tls >"$work/notes-tls.txt" 2>&1
+grep -q "TLS on both ports with Secret fr-tls" "$work/notes-tls.txt" &&
+  grep -q "https://fr-fleetrate.tracing.svc:5778" "$work/notes-tls.txt"
+check "NOTES say TLS and give the HTTPS address" $?
+
 # --- NOTES.txt: what `helm install` prints, for the memory and the Redis store ---
 "$helm" install fr "$chart" -n tracing --dry-run=client >"$work/notes-memory.txt" 2>&1
 grep -q "Store: memory (one replica)" "$work/notes-memory.txt" &&
@@ -174,6 +210,10 @@ check "replicaCount 2 on the memory store is refused" $?
 ! render bad-both --set redis.enabled=true --set redis.external.address=r:6379 &&
   grep -q "not both" "$work/bad-both.err"
 check "bundled and external Redis together are refused" $?
+! render bad-tls --set tls.enabled=true && grep -q "tls.enabled needs tls.secretName" "$work/bad-tls.err"
+check "tls.enabled without a Secret is refused" $?
+! render bad-mtls --set tls.clientCaSecret=fr-ca && grep -q "needs tls.enabled" "$work/bad-mtls.err"
+check "a client CA without TLS is refused" $?
 ! render bad-schema --set logLevel=loud && grep -q "logLevel" "$work/bad-schema.err"
 check "values.schema.json rejects a bad logLevel" $?
 ! render bad-key --set replicas=2 && grep -q "'replicas' not allowed" "$work/bad-key.err"

@@ -90,6 +90,29 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default (printf "%s-admin" (include "fleetrate.fullname" .)) .Values.adminToken.existingSecret -}}
 {{- end -}}
 
+{{/* The probes: the values' own, except that with TLS the kubelet (which presents no client
+certificate and speaks no TLS to gRPC probes) checks the gRPC port over TCP and /readyz over
+HTTPS, or the HTTP port over TCP under mutual TLS. */}}
+{{- define "fleetrate.livenessProbe" -}}
+{{- $probe := deepCopy .Values.livenessProbe -}}
+{{- if and .Values.tls.enabled (hasKey $probe "grpc") -}}
+{{- $probe = merge (dict "tcpSocket" (dict "port" "grpc")) (omit $probe "grpc") -}}
+{{- end -}}
+{{- toYaml $probe -}}
+{{- end -}}
+
+{{- define "fleetrate.readinessProbe" -}}
+{{- $probe := deepCopy .Values.readinessProbe -}}
+{{- if and .Values.tls.enabled (hasKey $probe "httpGet") -}}
+{{- if .Values.tls.clientCaSecret -}}
+{{- $probe = merge (dict "tcpSocket" (dict "port" "http")) (omit $probe "httpGet") -}}
+{{- else -}}
+{{- $_ := set $probe.httpGet "scheme" "HTTPS" -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $probe -}}
+{{- end -}}
+
 {{/* Settings that cannot work together fail the render with the reason. */}}
 {{- define "fleetrate.validate" -}}
 {{- if and .Values.redis.enabled .Values.redis.external.address -}}
@@ -100,6 +123,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- if and .Values.adminToken.value .Values.adminToken.existingSecret -}}
 {{- fail "adminToken: set either adminToken.value or adminToken.existingSecret, not both" -}}
+{{- end -}}
+{{- if and .Values.tls.enabled (not .Values.tls.secretName) -}}
+{{- fail "tls.enabled needs tls.secretName: a kubernetes.io/tls Secret with tls.crt and tls.key" -}}
+{{- end -}}
+{{- if and .Values.tls.clientCaSecret (not .Values.tls.enabled) -}}
+{{- fail "tls.clientCaSecret (mutual TLS) needs tls.enabled and tls.secretName" -}}
 {{- end -}}
 {{- if and .Values.redis.auth.password .Values.redis.auth.existingSecret -}}
 {{- fail "redis.auth: set either redis.auth.password or redis.auth.existingSecret, not both" -}}
