@@ -19,9 +19,16 @@ if [ -n "$GRPC_PORT" ]; then
   check "loadgen exits 0 (no errors)" $?
   grep -qi "sync/s" "$work/out"; check "loadgen reports Sync/s" $?
   grep -qi "p99" "$work/out"; check "loadgen reports p99" $?
+  # The soak's mix (scripts/soak): every kind of bad input, each answered as it must be (the
+  # loadgen exits 1 otherwise), and the valid Syncs beside them unharmed.
+  "$loadgen" --server "127.0.0.1:$GRPC_PORT" --clients 200 --operations 5 --interval-ms 200 \
+    --duration-s 3 --services 4 --invalid-percent 50 >"$work/bad.out" 2>"$work/bad.err"
+  check "with half the Syncs bad input, the loadgen exits 0" $?
+  grep -Eq "bad input +[1-9][0-9]* answered as expected, 0 otherwise" "$work/bad.out"
+  check "every bad input is answered as expected" $?
   "$loadgen" --server "127.0.0.1:$GRPC_PORT" --clients 0 >/dev/null 2>&1
   [ $? -eq 2 ]; check "a bad flag exits 2" $?
 fi
-[ $failures -gt 0 ] && { cat "$work/out" "$work/err" "$work/server.log" 2>/dev/null | tail -30; }
+[ $failures -gt 0 ] && { cat "$work/out" "$work/err" "$work/bad.out" "$work/bad.err" "$work/server.log" 2>/dev/null | tail -30; }
 echo "$passed passed, $failures failed"
 [ $failures -eq 0 ]
