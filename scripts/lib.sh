@@ -40,16 +40,20 @@ install_packages() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# configure_and_build [target...]: Release build in $FLEETRATE_BUILD_DIR; all targets by default.
+# configure_and_build [target...]: builds $FLEETRATE_BUILD_DIR (all targets by default),
+# configuring it first if needed: a Release build, or the CMake arguments in
+# FLEETRATE_CMAKE_ARGS (an array) when set.
 configure_and_build() {
   if [ ! -f "$FLEETRATE_BUILD_DIR/CMakeCache.txt" ]; then
     log "configuring $FLEETRATE_BUILD_DIR"
-    cmake -S "$FLEETRATE_ROOT" -B "$FLEETRATE_BUILD_DIR" -G Ninja \
-      -DCMAKE_BUILD_TYPE=Release -DFLEETRATE_WERROR=ON >/dev/null
+    local args=(-DCMAKE_BUILD_TYPE=Release)
+    [ -n "${FLEETRATE_CMAKE_ARGS+set}" ] && args=("${FLEETRATE_CMAKE_ARGS[@]}")
+    cmake -S "$FLEETRATE_ROOT" -B "$FLEETRATE_BUILD_DIR" -G Ninja -DFLEETRATE_WERROR=ON \
+      "${args[@]}" >/dev/null
   fi
   local jobs
   jobs=$(nproc 2>/dev/null || echo 2)
-  log "building ${*:-everything} (first build takes a few minutes)"
+  log "building ${*:-everything} in $FLEETRATE_BUILD_DIR (a first build takes a few minutes)"
   if [ $# -eq 0 ]; then
     cmake --build "$FLEETRATE_BUILD_DIR" -j "$jobs"
   else
