@@ -4,8 +4,8 @@
 #include "server/common/log.h"
 #include "server/common/strings.h"
 #include "server/rates/rate_engine.h"
-#include "server/service/debug_handlers.h"
 #include "server/service/metrics.h"
+#include "server/views/debug_handlers.h"
 
 namespace fleetrate::server {
 namespace {

@@ -11,10 +11,10 @@
 #include "server/config/settings.h"
 #include "server/http/metrics_handler.h"
 #include "server/jaeger/strategies_file.h"
-#include "server/service/debug_handlers.h"
-#include "server/service/status_handlers.h"
 #include "server/store/memory_store.h"
 #include "server/store/redis_store.h"
+#include "server/views/debug_handlers.h"
+#include "server/views/status_handlers.h"
 
 namespace fleetrate::server {
 

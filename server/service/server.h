@@ -31,9 +31,9 @@
 #include "server/service/metrics.h"
 #include "server/service/rate_publisher.h"
 #include "server/service/sampling_service.h"
-#include "server/service/status_history.h"
 #include "server/store/redis_store.h"
 #include "server/store/store.h"
+#include "server/views/status_history.h"
 
 namespace fleetrate::server {
 

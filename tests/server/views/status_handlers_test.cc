@@ -1,4 +1,4 @@
-#include "server/service/status_handlers.h"
+#include "server/views/status_handlers.h"
 
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>

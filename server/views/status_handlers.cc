@@ -1,4 +1,4 @@
-#include "server/service/status_handlers.h"
+#include "server/views/status_handlers.h"
 
 #include <algorithm>
 #include <string>
@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "server/common/json_writer.h"
-#include "server/service/debug_handlers.h"
 #include "server/service/metrics.h"
+#include "server/views/debug_handlers.h"
 
 namespace fleetrate::server {
 namespace {

@@ -1,4 +1,4 @@
-#include "server/service/debug_handlers.h"
+#include "server/views/debug_handlers.h"
 
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>

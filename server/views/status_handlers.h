@@ -26,7 +26,7 @@
 #include "server/http/http_server.h"
 #include "server/rates/rate_table.h"
 #include "server/service/rate_publisher.h"
-#include "server/service/status_history.h"
+#include "server/views/status_history.h"
 
 namespace fleetrate::server {
 

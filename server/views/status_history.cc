@@ -1,4 +1,4 @@
-#include "server/service/status_history.h"
+#include "server/views/status_history.h"
 
 #include <algorithm>
 #include <set>
