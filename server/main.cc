@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/common/clock.h"
 #include "server/common/log.h"
+#include "server/common/protobuf_log.h"
 #include "server/config/settings.h"
 #include "server/jaeger/strategies_file.h"
 #include "server/policy/policy.h"
@@ -67,6 +68,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   SetLogLevel(settings->log_level);
+  RouteProtobufLogs();  // rate-limited: bad requests make protobuf log once each
 
   std::shared_ptr<const Policies> policies = LoadPolicies(*settings);
   if (!policies) return 1;
