@@ -1,34 +1,40 @@
 // Helpers for gRPC raw callback unary methods: the handler gets the request's bytes and parses
-// them itself, into a message of its choosing. The server does this where a public message has
-// `string` fields: protobuf refuses invalid UTF-8 while parsing, and gRPC would answer INTERNAL
-// ("failed to parse") before the handler ran, with a protobuf error line in the log per call.
-// Parsed into a mirror message with `bytes` fields (proto/fleetrate/wire/v1/), the handler
-// answers INVALID_ARGUMENT naming the field instead.
+// them itself. The server does this for requests with `string` fields: protobuf refuses a
+// string that is not UTF-8 while parsing, so gRPC would answer INTERNAL ("failed to parse")
+// before the handler ran. Parsed here, such a request is INVALID_ARGUMENT naming the field.
+//
+// Two ways: ParseCheckingUtf8 works for any message (it reads the bytes once more, as unknown
+// fields, to check the strings first: fine for rare calls); the Sync hot path instead parses
+// into a mirror message with `bytes` for `string` (proto/fleetrate/wire/v1/) with
+// ParseRawRequest and checks the strings as it validates them.
+//
+//   grpc::ServerUnaryReactor* Foo(grpc::CallbackServerContext* context,
+//                                 const grpc::ByteBuffer* bytes, grpc::ByteBuffer* out) override {
+//     v1::FooRequest request;
+//     v1::FooResponse response;
+//     grpc::Status status = ParseCheckingUtf8(*bytes, &request);
+//     if (status.ok()) status = DoFoo(request, &response);
+//     return FinishRawCall(context, status, response, out);
+//   }
 #pragma once
 
+#include <google/protobuf/message.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/support/proto_buffer_reader.h>
-
-#include <string>
-
-#include "server/common/strings.h"
 
 namespace fleetrate::server {
 
-// Parses `bytes` into `message`; INVALID_ARGUMENT "request: not a <what> (...)" when they do not
-// parse. Zero bytes are a message with every field at its default.
-[[nodiscard]] inline grpc::Status ParseRawRequest(const grpc::ByteBuffer& bytes, const char* what,
-                                                  google::protobuf::Message* message) {
-  if (!bytes.Valid()) return grpc::Status::OK;
-  grpc::ByteBuffer view(bytes);  // shares the slices; the reader consumes the view
-  grpc::ProtoBufferReader reader(&view);
-  if (!reader.status().ok() || !message->ParseFromZeroCopyStream(&reader)) {
-    return grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        StrCat("request: not a ", what, " (", bytes.Length(), " bytes that do not parse as one)"));
-  }
-  return grpc::Status::OK;
-}
+// Parses `bytes` into `message`; INVALID_ARGUMENT "request: not a <what> (...)" when they do
+// not parse (`what` defaults to the message's type: a mirror names the public type). Zero
+// bytes are a message with every field at its default.
+[[nodiscard]] grpc::Status ParseRawRequest(const grpc::ByteBuffer& bytes,
+                                           google::protobuf::Message* message,
+                                           const char* what = nullptr);
+
+// ParseRawRequest, after checking that every string field of `message`'s type in `bytes`, at
+// any depth, is UTF-8: otherwise INVALID_ARGUMENT "<path>: must be valid UTF-8, byte N of M is
+// not", e.g. "rules[2].name".
+[[nodiscard]] grpc::Status ParseCheckingUtf8(const grpc::ByteBuffer& bytes,
+                                             google::protobuf::Message* message);
 
 // Serializes `response` into `out` when `status` is OK, then finishes the call.
 template <typename Response>

@@ -75,20 +75,13 @@ grpc::ServerUnaryReactor* JaegerSamplingManager::GetSamplingStrategy(
 
 grpc::Status JaegerSamplingManager::Handle(const grpc::ByteBuffer& request,
                                            jaeger::api_v2::SamplingStrategyResponse* response) {
-  wire::v1::SamplingStrategyParameters parameters;
-  if (auto status =
-          ParseRawRequest(request, "jaeger.api_v2.SamplingStrategyParameters", &parameters);
-      !status.ok()) {
-    return status;
-  }
+  jaeger::api_v2::SamplingStrategyParameters parameters;
+  if (auto status = ParseCheckingUtf8(request, &parameters); !status.ok()) return status;
   const std::string& service = parameters.servicename();
   if (service.empty() || service.size() > kMaxServiceBytes) {
     return grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
         "serviceName: must be 1 to 128 bytes, got " + std::to_string(service.size()));
-  }
-  if (FirstInvalidUtf8(service) != std::string_view::npos) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "serviceName: must be valid UTF-8");
   }
   metrics_.Count("grpc", service);
   const auto tables = publisher_.Current();

@@ -16,7 +16,6 @@
 #include <set>
 #include <string>
 
-#include "fleetrate/wire/v1/jaeger_parameters.pb.h"
 #include "jaeger/api_v2/sampling.grpc.pb.h"
 #include "server/http/http_server.h"
 #include "server/service/rate_publisher.h"
@@ -40,9 +39,8 @@ class JaegerMetrics {
 // Serves /sampling, /api/sampling and / (register the handler on each).
 [[nodiscard]] HttpHandler JaegerHttpHandler(RatePublisher& publisher, JaegerMetrics& metrics);
 
-// A raw callback method (server/common/raw_unary.h): the request is parsed as
-// fleetrate.wire.v1.SamplingStrategyParameters, so a service name that is not UTF-8 is
-// INVALID_ARGUMENT naming serviceName rather than gRPC's INTERNAL.
+// A raw callback method (server/common/raw_unary.h), so that a service name that is not UTF-8
+// is INVALID_ARGUMENT naming serviceName rather than gRPC's INTERNAL.
 class JaegerSamplingManager final
     : public jaeger::api_v2::SamplingManager::WithRawCallbackMethod_GetSamplingStrategy<
           jaeger::api_v2::SamplingManager::Service> {

@@ -2,6 +2,7 @@
 
 #include "fleetrate/threshold.h"
 #include "server/common/log.h"
+#include "server/common/raw_unary.h"
 #include "server/common/strings.h"
 #include "server/rates/rate_engine.h"
 #include "server/service/metrics.h"
@@ -158,7 +159,7 @@ AdminServiceImpl::AdminServiceImpl(RatePublisher& publisher, std::string admin_t
 grpc::Status AdminServiceImpl::GetPolicies(grpc::ServerContext* context,
                                            const v1::GetPoliciesRequest*,
                                            v1::GetPoliciesResponse* response) {
-  if (grpc::Status s = AuthorizeRead(context); !s.ok()) return s;
+  if (grpc::Status s = AuthorizeRead(*context); !s.ok()) return s;
   const auto policies = publisher_.policies();
   response->set_yaml(policies->source_text);
   response->set_source(policies->source_name);
@@ -166,10 +167,18 @@ grpc::Status AdminServiceImpl::GetPolicies(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::ValidatePolicies(grpc::ServerContext*,
-                                                const v1::ValidatePoliciesRequest* request,
-                                                v1::ValidatePoliciesResponse* response) {
-  auto policies = ParsePolicies(request->yaml());
+grpc::ServerUnaryReactor* AdminServiceImpl::ValidatePolicies(grpc::CallbackServerContext* context,
+                                                             const grpc::ByteBuffer* request,
+                                                             grpc::ByteBuffer* response) {
+  v1::ValidatePoliciesResponse answer;
+  return FinishRawCall(context, DoValidatePolicies(*request, &answer), answer, response);
+}
+
+grpc::Status AdminServiceImpl::DoValidatePolicies(const grpc::ByteBuffer& bytes,
+                                                  v1::ValidatePoliciesResponse* response) {
+  v1::ValidatePoliciesRequest request;
+  if (grpc::Status s = ParseCheckingUtf8(bytes, &request); !s.ok()) return s;
+  auto policies = ParsePolicies(request.yaml());
   response->set_valid(policies.ok());
   if (policies.ok()) {
     response->set_rules(static_cast<uint32_t>(policies->rules.size()));
@@ -179,8 +188,8 @@ grpc::Status AdminServiceImpl::ValidatePolicies(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::Authorize(const grpc::ServerContext* context) const {
-  const auto& metadata = context->client_metadata();
+grpc::Status AdminServiceImpl::Authorize(const grpc::ServerContextBase& context) const {
+  const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   const std::string_view presented = it == metadata.end()
                                          ? std::string_view()
@@ -192,20 +201,29 @@ grpc::Status AdminServiceImpl::Authorize(const grpc::ServerContext* context) con
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::AuthorizeRead(const grpc::ServerContext* context) const {
+grpc::Status AdminServiceImpl::AuthorizeRead(const grpc::ServerContextBase& context) const {
   return info_.reads_need_token ? Authorize(context) : grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::SetPolicies(grpc::ServerContext* context,
-                                           const v1::SetPoliciesRequest* request,
-                                           v1::SetPoliciesResponse* response) {
+grpc::ServerUnaryReactor* AdminServiceImpl::SetPolicies(grpc::CallbackServerContext* context,
+                                                        const grpc::ByteBuffer* request,
+                                                        grpc::ByteBuffer* response) {
+  v1::SetPoliciesResponse answer;
+  return FinishRawCall(context, DoSetPolicies(*context, *request, &answer), answer, response);
+}
+
+grpc::Status AdminServiceImpl::DoSetPolicies(const grpc::ServerContextBase& context,
+                                             const grpc::ByteBuffer& bytes,
+                                             v1::SetPoliciesResponse* response) {
   if (admin_token_.empty()) {
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                         "SetPolicies is disabled: start the server with an admin token "
                         "(--admin-token-file or FLEETRATE_ADMIN_TOKEN)");
   }
   if (grpc::Status s = Authorize(context); !s.ok()) return s;
-  auto policies = ParsePolicies(request->yaml());
+  v1::SetPoliciesRequest request;
+  if (grpc::Status s = ParseCheckingUtf8(bytes, &request); !s.ok()) return s;
+  auto policies = ParsePolicies(request.yaml());
   if (!policies.ok()) {
     if (on_set_) on_set_(policies.status());
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -220,24 +238,33 @@ grpc::Status AdminServiceImpl::SetPolicies(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::ExplainRate(grpc::ServerContext* context,
-                                           const v1::ExplainRateRequest* request,
-                                           v1::ExplainRateResponse* response) {
+grpc::ServerUnaryReactor* AdminServiceImpl::ExplainRate(grpc::CallbackServerContext* context,
+                                                        const grpc::ByteBuffer* request,
+                                                        grpc::ByteBuffer* response) {
+  v1::ExplainRateResponse answer;
+  return FinishRawCall(context, DoExplainRate(*context, *request, &answer), answer, response);
+}
+
+grpc::Status AdminServiceImpl::DoExplainRate(const grpc::ServerContextBase& context,
+                                             const grpc::ByteBuffer& bytes,
+                                             v1::ExplainRateResponse* response) {
   if (grpc::Status s = AuthorizeRead(context); !s.ok()) return s;
-  if (request->service().empty()) {
+  v1::ExplainRateRequest request;
+  if (grpc::Status s = ParseCheckingUtf8(bytes, &request); !s.ok()) return s;
+  if (request.service().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "service: required, got empty");
   }
   const auto tables = publisher_.Current();
   // Explain with the policies the table was computed with, so rule indexes agree.
   const auto policies = tables && tables->policies ? tables->policies : publisher_.policies();
   *response = fleetrate::server::ExplainRate(
-      tables.get(), *policies, {request->service(), request->environment()}, request->operation());
+      tables.get(), *policies, {request.service(), request.environment()}, request.operation());
   return grpc::Status::OK;
 }
 
 grpc::Status AdminServiceImpl::GetStatus(grpc::ServerContext* context, const v1::GetStatusRequest*,
                                          v1::GetStatusResponse* response) {
-  if (grpc::Status s = AuthorizeRead(context); !s.ok()) return s;
+  if (grpc::Status s = AuthorizeRead(*context); !s.ok()) return s;
   response->set_version(FLEETRATE_VERSION);
   if (info_.clock != nullptr) {
     response->set_uptime_seconds(Seconds(info_.clock->Now() - info_.started));
@@ -279,17 +306,26 @@ grpc::Status AdminServiceImpl::GetStatus(grpc::ServerContext* context, const v1:
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::GetRates(grpc::ServerContext* context,
-                                        const v1::GetRatesRequest* request,
-                                        v1::GetRatesResponse* response) {
+grpc::ServerUnaryReactor* AdminServiceImpl::GetRates(grpc::CallbackServerContext* context,
+                                                     const grpc::ByteBuffer* request,
+                                                     grpc::ByteBuffer* response) {
+  v1::GetRatesResponse answer;
+  return FinishRawCall(context, DoGetRates(*context, *request, &answer), answer, response);
+}
+
+grpc::Status AdminServiceImpl::DoGetRates(const grpc::ServerContextBase& context,
+                                          const grpc::ByteBuffer& bytes,
+                                          v1::GetRatesResponse* response) {
   if (grpc::Status s = AuthorizeRead(context); !s.ok()) return s;
-  if (request->limit() > kDebugRatesMaxLimit) {
+  v1::GetRatesRequest request;
+  if (grpc::Status s = ParseCheckingUtf8(bytes, &request); !s.ok()) return s;
+  if (request.limit() > kDebugRatesMaxLimit) {
     return grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
-        StrCat("limit: must be at most ", kDebugRatesMaxLimit, ", got ", request->limit()));
+        StrCat("limit: must be at most ", kDebugRatesMaxLimit, ", got ", request.limit()));
   }
   const auto tables = publisher_.Current();
-  *response = RatesOf(tables.get(), *request);
+  *response = RatesOf(tables.get(), request);
   return grpc::Status::OK;
 }
 

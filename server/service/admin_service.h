@@ -5,7 +5,11 @@
 // SetPolicies requires `authorization: Bearer <admin token>`; with no token configured it is
 // disabled. Tokens are compared in constant time.
 //
-// Thread-safe: gRPC calls it from its thread pool.
+// The methods whose requests carry strings are raw callback methods that parse their requests
+// themselves (server/common/raw_unary.h), so a string that is not UTF-8 is INVALID_ARGUMENT
+// naming the field, not gRPC's INTERNAL. The caller is authorized before the request is read.
+//
+// Thread-safe: gRPC calls it from its threads.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -41,7 +45,12 @@ struct AdminServerInfo {
   bool reads_need_token = false;
 };
 
-class AdminServiceImpl final : public v1::AdminService::Service {
+using AdminServiceBase = v1::AdminService::WithRawCallbackMethod_ValidatePolicies<
+    v1::AdminService::WithRawCallbackMethod_SetPolicies<
+        v1::AdminService::WithRawCallbackMethod_ExplainRate<
+            v1::AdminService::WithRawCallbackMethod_GetRates<v1::AdminService::Service>>>>;
+
+class AdminServiceImpl final : public AdminServiceBase {
  public:
   // `on_set` is told of each accepted SetPolicies (for metrics).
   AdminServiceImpl(RatePublisher& publisher, std::string admin_token,
@@ -50,21 +59,32 @@ class AdminServiceImpl final : public v1::AdminService::Service {
 
   grpc::Status GetPolicies(grpc::ServerContext* context, const v1::GetPoliciesRequest* request,
                            v1::GetPoliciesResponse* response) override;
-  grpc::Status ValidatePolicies(grpc::ServerContext* context,
-                                const v1::ValidatePoliciesRequest* request,
-                                v1::ValidatePoliciesResponse* response) override;
-  grpc::Status SetPolicies(grpc::ServerContext* context, const v1::SetPoliciesRequest* request,
-                           v1::SetPoliciesResponse* response) override;
-  grpc::Status ExplainRate(grpc::ServerContext* context, const v1::ExplainRateRequest* request,
-                           v1::ExplainRateResponse* response) override;
   grpc::Status GetStatus(grpc::ServerContext* context, const v1::GetStatusRequest* request,
                          v1::GetStatusResponse* response) override;
-  grpc::Status GetRates(grpc::ServerContext* context, const v1::GetRatesRequest* request,
-                        v1::GetRatesResponse* response) override;
+  grpc::ServerUnaryReactor* ValidatePolicies(grpc::CallbackServerContext* context,
+                                             const grpc::ByteBuffer* request,
+                                             grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* SetPolicies(grpc::CallbackServerContext* context,
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ExplainRate(grpc::CallbackServerContext* context,
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* GetRates(grpc::CallbackServerContext* context,
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
 
  private:
-  [[nodiscard]] grpc::Status Authorize(const grpc::ServerContext* context) const;
-  [[nodiscard]] grpc::Status AuthorizeRead(const grpc::ServerContext* context) const;
+  [[nodiscard]] grpc::Status Authorize(const grpc::ServerContextBase& context) const;
+  [[nodiscard]] grpc::Status AuthorizeRead(const grpc::ServerContextBase& context) const;
+  grpc::Status DoValidatePolicies(const grpc::ByteBuffer& bytes,
+                                  v1::ValidatePoliciesResponse* response);
+  grpc::Status DoSetPolicies(const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes,
+                             v1::SetPoliciesResponse* response);
+  grpc::Status DoExplainRate(const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes,
+                             v1::ExplainRateResponse* response);
+  grpc::Status DoGetRates(const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes,
+                          v1::GetRatesResponse* response);
 
   RatePublisher& publisher_;
   const std::string admin_token_;

@@ -90,7 +90,7 @@ uint64_t SliceVersion(const ServiceRates& rates, double even_share) {
 }  // namespace
 
 grpc::Status ParseSyncRequest(const grpc::ByteBuffer& bytes, wire::v1::SyncRequest* request) {
-  return ParseRawRequest(bytes, "fleetrate.v1.SyncRequest", request);
+  return ParseRawRequest(bytes, request, "fleetrate.v1.SyncRequest");
 }
 
 template <typename Request>

@@ -132,6 +132,48 @@ TEST_F(AdminTest, ValidatePoliciesNamesTheFieldWithoutApplying) {
   EXPECT_EQ(response.error(), "rules[0].max_probability: must be in [0, 1], got 9 (line 3)");
 }
 
+// Protobuf would refuse these requests while parsing (gRPC's INTERNAL); the service reads them
+// itself and names the field. Authorization still comes first.
+TEST_F(AdminTest, StringsThatAreNotUtf8AreInvalidArgumentNamingTheField) {
+  Start(kToken);
+  grpc::Status unauthenticated = Set("defaults: {}\n# \xff\n", "");
+  EXPECT_EQ(unauthenticated.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  grpc::Status bad_yaml = Set("defaults: {}\n# \xff\n", std::string("Bearer ") + kToken);
+  EXPECT_EQ(bad_yaml.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(bad_yaml.error_message(), "yaml: must be valid UTF-8, byte 15 of 17 is not");
+
+  grpc::ClientContext explain_context;
+  v1::ExplainRateRequest explain;
+  explain.set_service("cart");
+  explain.set_operation("GET /\xc0\xaf");
+  v1::ExplainRateResponse explained;
+  grpc::Status s = admin_->ExplainRate(&explain_context, explain, &explained);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "operation: must be valid UTF-8, byte 5 of 7 is not");
+
+  grpc::ClientContext rates_context;
+  v1::GetRatesRequest rates;
+  rates.set_environment("prod\xed\xa0\x80");
+  v1::GetRatesResponse listed;
+  s = admin_->GetRates(&rates_context, rates, &listed);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "environment: must be valid UTF-8, byte 4 of 7 is not");
+
+  grpc::ClientContext validate_context;
+  v1::ValidatePoliciesRequest validate;
+  validate.set_yaml("\xfe");
+  v1::ValidatePoliciesResponse validated;
+  s = admin_->ValidatePolicies(&validate_context, validate, &validated);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "yaml: must be valid UTF-8, byte 0 of 1 is not");
+
+  // Well-formed UTF-8 passes through untouched.
+  grpc::ClientContext ok_context;
+  explain.set_operation("GET /k\xc3\xb6rbe");
+  ASSERT_TRUE(admin_->ExplainRate(&ok_context, explain, &explained).ok());
+  EXPECT_EQ(explained.rule(), "default");
+}
+
 TEST_F(AdminTest, ExplainRateShowsInputsRuleAndSteps) {
   Start("");
   Report(1000);

@@ -96,7 +96,7 @@ TEST_F(JaegerEndpointTest, GrpcGetSamplingStrategyRoundTrip) {
   request.set_servicename("shop\xff");
   s = stub_->GetSamplingStrategy(&utf8_context, request, &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(), "serviceName: must be valid UTF-8");
+  EXPECT_EQ(s.error_message(), "serviceName: must be valid UTF-8, byte 4 of 5 is not");
 }
 
 TEST_F(JaegerEndpointTest, RequestsAreCountedPerEndpointAndService) {

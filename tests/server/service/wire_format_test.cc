@@ -1,14 +1,12 @@
-// The server parses some requests into mirrors of the public messages with `bytes` for
-// `string` (proto/fleetrate/wire/v1/). A mirror must read every byte sequence the public
+// The server parses Sync requests into a mirror of the public message with `bytes` for
+// `string` (proto/fleetrate/wire/v1/). The mirror must read every byte sequence the public
 // message can carry exactly as the public message does: same fields, numbers and types,
 // `bytes` where the public one has `string`, recursively.
 #include <google/protobuf/descriptor.h>
 #include <gtest/gtest.h>
 
 #include "fleetrate/v1/sampling.pb.h"
-#include "fleetrate/wire/v1/jaeger_parameters.pb.h"
 #include "fleetrate/wire/v1/sync_request.pb.h"
-#include "jaeger/api_v2/sampling.pb.h"
 
 namespace fleetrate::server {
 namespace {
@@ -38,11 +36,6 @@ void ExpectMirrors(const google::protobuf::Descriptor& mirror,
 
 TEST(WireFormatTest, MirrorsTheSyncRequestFieldForField) {
   ExpectMirrors(*wire::v1::SyncRequest::descriptor(), *v1::SyncRequest::descriptor());
-}
-
-TEST(WireFormatTest, MirrorsJaegersSamplingStrategyParameters) {
-  ExpectMirrors(*wire::v1::SamplingStrategyParameters::descriptor(),
-                *jaeger::api_v2::SamplingStrategyParameters::descriptor());
 }
 
 }  // namespace
