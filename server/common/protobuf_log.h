@@ -3,10 +3,10 @@
 // Protobuf logs from inside parsing, once per bad message: "String field
 // 'grpc.health.v1.HealthCheckRequest.service' contains invalid UTF-8 data when parsing a
 // protocol buffer" for each request of a gRPC method whose strings it checks (the gRPC status
-// is then INTERNAL; fleetrate's own methods parse their requests themselves and avoid this). Written to stderr as they come, anyone could fill the log, and slow the server,
-// with bad requests. Routed through here they become warning lines of fleetrate's log, at most
-// `per_minute` a minute; the first line let through after a quiet spell says how many were
-// dropped.
+// is then INTERNAL; fleetrate's own methods parse their requests themselves and avoid this).
+// Written to stderr as they come, anyone could fill the log, and slow the server, with bad
+// requests. Routed through here they become warning lines of fleetrate's log, at most `per_minute`
+// a minute; the first line let through after a quiet spell says how many were dropped.
 //
 //   RouteProtobufLogs();  // main, before the server starts
 #pragma once
