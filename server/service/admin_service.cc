@@ -156,6 +156,35 @@ AdminServiceImpl::AdminServiceImpl(RatePublisher& publisher, std::string admin_t
       on_set_(std::move(on_set)),
       info_(info) {}
 
+grpc::Status AdminServiceImpl::Check(Access access, const grpc::ServerContextBase& context) const {
+  switch (access) {
+    case Access::kOpen:
+      return grpc::Status::OK;
+    case Access::kRead:
+      return AuthorizeRead(context);
+    case Access::kWrite:
+      if (admin_token_.empty()) {
+        return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                            "SetPolicies is disabled: start the server with an admin token "
+                            "(--admin-token-file or FLEETRATE_ADMIN_TOKEN)");
+      }
+      return Authorize(context);
+  }
+  return grpc::Status::OK;
+}
+
+template <typename Request, typename Response>
+grpc::ServerUnaryReactor* AdminServiceImpl::Serve(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer& bytes, grpc::ByteBuffer* out,
+    Access access, grpc::Status (AdminServiceImpl::*body)(const Request&, Response*)) {
+  Response response;
+  grpc::Status status = Check(access, *context);  // before the request is read
+  Request request;
+  if (status.ok()) status = ParseCheckingUtf8(bytes, &request);
+  if (status.ok()) status = (this->*body)(request, &response);
+  return FinishRawCall(context, status, response, out);
+}
+
 grpc::Status AdminServiceImpl::GetPolicies(grpc::ServerContext* context,
                                            const v1::GetPoliciesRequest*,
                                            v1::GetPoliciesResponse* response) {
@@ -170,14 +199,11 @@ grpc::Status AdminServiceImpl::GetPolicies(grpc::ServerContext* context,
 grpc::ServerUnaryReactor* AdminServiceImpl::ValidatePolicies(grpc::CallbackServerContext* context,
                                                              const grpc::ByteBuffer* request,
                                                              grpc::ByteBuffer* response) {
-  v1::ValidatePoliciesResponse answer;
-  return FinishRawCall(context, DoValidatePolicies(*request, &answer), answer, response);
+  return Serve(context, *request, response, Access::kOpen, &AdminServiceImpl::DoValidatePolicies);
 }
 
-grpc::Status AdminServiceImpl::DoValidatePolicies(const grpc::ByteBuffer& bytes,
+grpc::Status AdminServiceImpl::DoValidatePolicies(const v1::ValidatePoliciesRequest& request,
                                                   v1::ValidatePoliciesResponse* response) {
-  v1::ValidatePoliciesRequest request;
-  if (grpc::Status s = ParseCheckingUtf8(bytes, &request); !s.ok()) return s;
   auto policies = ParsePolicies(request.yaml());
   response->set_valid(policies.ok());
   if (policies.ok()) {
@@ -208,21 +234,11 @@ grpc::Status AdminServiceImpl::AuthorizeRead(const grpc::ServerContextBase& cont
 grpc::ServerUnaryReactor* AdminServiceImpl::SetPolicies(grpc::CallbackServerContext* context,
                                                         const grpc::ByteBuffer* request,
                                                         grpc::ByteBuffer* response) {
-  v1::SetPoliciesResponse answer;
-  return FinishRawCall(context, DoSetPolicies(*context, *request, &answer), answer, response);
+  return Serve(context, *request, response, Access::kWrite, &AdminServiceImpl::DoSetPolicies);
 }
 
-grpc::Status AdminServiceImpl::DoSetPolicies(const grpc::ServerContextBase& context,
-                                             const grpc::ByteBuffer& bytes,
+grpc::Status AdminServiceImpl::DoSetPolicies(const v1::SetPoliciesRequest& request,
                                              v1::SetPoliciesResponse* response) {
-  if (admin_token_.empty()) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        "SetPolicies is disabled: start the server with an admin token "
-                        "(--admin-token-file or FLEETRATE_ADMIN_TOKEN)");
-  }
-  if (grpc::Status s = Authorize(context); !s.ok()) return s;
-  v1::SetPoliciesRequest request;
-  if (grpc::Status s = ParseCheckingUtf8(bytes, &request); !s.ok()) return s;
   auto policies = ParsePolicies(request.yaml());
   if (!policies.ok()) {
     if (on_set_) on_set_(policies.status());
@@ -241,16 +257,11 @@ grpc::Status AdminServiceImpl::DoSetPolicies(const grpc::ServerContextBase& cont
 grpc::ServerUnaryReactor* AdminServiceImpl::ExplainRate(grpc::CallbackServerContext* context,
                                                         const grpc::ByteBuffer* request,
                                                         grpc::ByteBuffer* response) {
-  v1::ExplainRateResponse answer;
-  return FinishRawCall(context, DoExplainRate(*context, *request, &answer), answer, response);
+  return Serve(context, *request, response, Access::kRead, &AdminServiceImpl::DoExplainRate);
 }
 
-grpc::Status AdminServiceImpl::DoExplainRate(const grpc::ServerContextBase& context,
-                                             const grpc::ByteBuffer& bytes,
+grpc::Status AdminServiceImpl::DoExplainRate(const v1::ExplainRateRequest& request,
                                              v1::ExplainRateResponse* response) {
-  if (grpc::Status s = AuthorizeRead(context); !s.ok()) return s;
-  v1::ExplainRateRequest request;
-  if (grpc::Status s = ParseCheckingUtf8(bytes, &request); !s.ok()) return s;
   if (request.service().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "service: required, got empty");
   }
@@ -309,16 +320,11 @@ grpc::Status AdminServiceImpl::GetStatus(grpc::ServerContext* context, const v1:
 grpc::ServerUnaryReactor* AdminServiceImpl::GetRates(grpc::CallbackServerContext* context,
                                                      const grpc::ByteBuffer* request,
                                                      grpc::ByteBuffer* response) {
-  v1::GetRatesResponse answer;
-  return FinishRawCall(context, DoGetRates(*context, *request, &answer), answer, response);
+  return Serve(context, *request, response, Access::kRead, &AdminServiceImpl::DoGetRates);
 }
 
-grpc::Status AdminServiceImpl::DoGetRates(const grpc::ServerContextBase& context,
-                                          const grpc::ByteBuffer& bytes,
+grpc::Status AdminServiceImpl::DoGetRates(const v1::GetRatesRequest& request,
                                           v1::GetRatesResponse* response) {
-  if (grpc::Status s = AuthorizeRead(context); !s.ok()) return s;
-  v1::GetRatesRequest request;
-  if (grpc::Status s = ParseCheckingUtf8(bytes, &request); !s.ok()) return s;
   if (request.limit() > kDebugRatesMaxLimit) {
     return grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,

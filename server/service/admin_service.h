@@ -75,16 +75,23 @@ class AdminServiceImpl final : public AdminServiceBase {
                                      grpc::ByteBuffer* response) override;
 
  private:
+  // Who may call a raw method: anyone, readers (the token under --protect-reads), writers.
+  enum class Access { kOpen, kRead, kWrite };
   [[nodiscard]] grpc::Status Authorize(const grpc::ServerContextBase& context) const;
   [[nodiscard]] grpc::Status AuthorizeRead(const grpc::ServerContextBase& context) const;
-  grpc::Status DoValidatePolicies(const grpc::ByteBuffer& bytes,
+  [[nodiscard]] grpc::Status Check(Access access, const grpc::ServerContextBase& context) const;
+  // A raw method: checks `access`, parses the request (ParseCheckingUtf8), runs `body`, answers.
+  template <typename Request, typename Response>
+  grpc::ServerUnaryReactor* Serve(
+      grpc::CallbackServerContext* context, const grpc::ByteBuffer& bytes, grpc::ByteBuffer* out,
+      Access access, grpc::Status (AdminServiceImpl::*body)(const Request&, Response*));
+  grpc::Status DoValidatePolicies(const v1::ValidatePoliciesRequest& request,
                                   v1::ValidatePoliciesResponse* response);
-  grpc::Status DoSetPolicies(const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes,
+  grpc::Status DoSetPolicies(const v1::SetPoliciesRequest& request,
                              v1::SetPoliciesResponse* response);
-  grpc::Status DoExplainRate(const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes,
+  grpc::Status DoExplainRate(const v1::ExplainRateRequest& request,
                              v1::ExplainRateResponse* response);
-  grpc::Status DoGetRates(const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes,
-                          v1::GetRatesResponse* response);
+  grpc::Status DoGetRates(const v1::GetRatesRequest& request, v1::GetRatesResponse* response);
 
   RatePublisher& publisher_;
   const std::string admin_token_;
