@@ -6,7 +6,9 @@
 #include <iterator>
 
 namespace fleetrate {
+namespace {
 
+// Reads a whole PEM file; INVALID_ARGUMENT naming `field` and the path when it cannot.
 absl::StatusOr<std::string> ReadPemFile(const std::string& field, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -21,6 +23,8 @@ absl::StatusOr<std::string> ReadPemFile(const std::string& field, const std::str
   }
   return text;
 }
+
+}  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
     const TlsOptions& tls) {

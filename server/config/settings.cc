@@ -16,6 +16,12 @@ struct Field {
   absl::Status (*apply)(Settings&, std::string_view source, std::string_view value);
 };
 
+absl::Status ApplyPath(std::string* out, std::string_view source, std::string_view value) {
+  if (value.empty()) return absl::InvalidArgumentError(StrCat(source, ": empty path"));
+  *out = std::string(value);
+  return absl::OkStatus();
+}
+
 absl::Status ApplyListen(std::string* out, std::string_view source, std::string_view value) {
   if (auto parsed = ParseHostPort(source, value); !parsed.ok()) return parsed.status();
   *out = std::string(value);
@@ -26,16 +32,12 @@ const std::vector<Field>& Fields() {
   static const std::vector<Field> kFields = {
       {"--config", "FLEETRATE_CONFIG",
        [](Settings& s, std::string_view source, std::string_view v) {
-         if (v.empty()) return absl::InvalidArgumentError(StrCat(source, ": empty path"));
-         s.config_path = std::string(v);
-         s.config_path_given = true;
-         return absl::OkStatus();
+         s.config_path_given = !v.empty();
+         return ApplyPath(&s.config_path, source, v);
        }},
       {"--jaeger-strategies", "FLEETRATE_JAEGER_STRATEGIES",
        [](Settings& s, std::string_view source, std::string_view v) {
-         if (v.empty()) return absl::InvalidArgumentError(StrCat(source, ": empty path"));
-         s.jaeger_strategies_path = std::string(v);
-         return absl::OkStatus();
+         return ApplyPath(&s.jaeger_strategies_path, source, v);
        }},
       {"--grpc-listen", "FLEETRATE_GRPC_LISTEN",
        [](Settings& s, std::string_view source, std::string_view v) {
@@ -60,9 +62,7 @@ const std::vector<Field>& Fields() {
        }},
       {"--admin-token-file", "FLEETRATE_ADMIN_TOKEN_FILE",
        [](Settings& s, std::string_view source, std::string_view v) {
-         if (v.empty()) return absl::InvalidArgumentError(StrCat(source, ": empty path"));
-         s.admin_token_file = std::string(v);
-         return absl::OkStatus();
+         return ApplyPath(&s.admin_token_file, source, v);
        }},
       {"--protect-reads", "FLEETRATE_PROTECT_READS",
        [](Settings& s, std::string_view source, std::string_view v) {
@@ -74,21 +74,15 @@ const std::vector<Field>& Fields() {
        }},
       {"--tls-cert", "FLEETRATE_TLS_CERT",
        [](Settings& s, std::string_view source, std::string_view v) {
-         if (v.empty()) return absl::InvalidArgumentError(StrCat(source, ": empty path"));
-         s.tls.cert_file = std::string(v);
-         return absl::OkStatus();
+         return ApplyPath(&s.tls.cert_file, source, v);
        }},
       {"--tls-key", "FLEETRATE_TLS_KEY",
        [](Settings& s, std::string_view source, std::string_view v) {
-         if (v.empty()) return absl::InvalidArgumentError(StrCat(source, ": empty path"));
-         s.tls.key_file = std::string(v);
-         return absl::OkStatus();
+         return ApplyPath(&s.tls.key_file, source, v);
        }},
       {"--tls-client-ca", "FLEETRATE_TLS_CLIENT_CA",
        [](Settings& s, std::string_view source, std::string_view v) {
-         if (v.empty()) return absl::InvalidArgumentError(StrCat(source, ": empty path"));
-         s.tls.client_ca_file = std::string(v);
-         return absl::OkStatus();
+         return ApplyPath(&s.tls.client_ca_file, source, v);
        }},
       {"--log-level", "FLEETRATE_LOG_LEVEL",
        [](Settings& s, std::string_view source, std::string_view v) {

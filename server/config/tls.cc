@@ -9,6 +9,9 @@
 #include "server/common/strings.h"
 
 namespace fleetrate::server {
+namespace {
+
+// A PEM file's text; INVALID_ARGUMENT naming `flag` and the path if it is unreadable or not PEM.
 absl::StatusOr<std::string> ReadPemFile(const char* flag, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -19,6 +22,8 @@ absl::StatusOr<std::string> ReadPemFile(const char* flag, const std::string& pat
   }
   return text;
 }
+
+}  // namespace
 
 absl::StatusOr<TlsPems> ReadTlsFiles(const TlsFiles& tls) {
   TlsPems pems;

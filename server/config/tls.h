@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/common/tls_pems.h"
 
 namespace fleetrate::server {
 
@@ -21,18 +22,6 @@ struct TlsFiles {
   std::string client_ca_file;  // --tls-client-ca; empty: clients are not asked for certificates
 
   [[nodiscard]] bool enabled() const noexcept { return !cert_file.empty(); }
-};
-
-// A PEM file's text; INVALID_ARGUMENT naming `flag` and the path if it is unreadable or not PEM.
-[[nodiscard]] absl::StatusOr<std::string> ReadPemFile(const char* flag, const std::string& path);
-
-// The PEM text of the files, read once for both ports.
-struct TlsPems {
-  std::string cert_chain;  // empty: plaintext
-  std::string private_key;
-  std::string client_ca;  // non-empty: mutual TLS
-
-  [[nodiscard]] bool enabled() const noexcept { return !cert_chain.empty(); }
 };
 
 // Reads the files (nothing when !tls.enabled()). Errors name the flag and the file, or the flag

@@ -493,7 +493,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
 // The TLS context of HttpServerOptions::tls: TLS 1.2 and later, the certificate chain and key,
 // and with a client CA, client certificates required and verified.
-absl::StatusOr<std::shared_ptr<asio::ssl::context>> MakeSslContext(const HttpTls& tls) {
+absl::StatusOr<std::shared_ptr<asio::ssl::context>> MakeSslContext(const TlsPems& tls) {
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
   beast::error_code ec;
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
@@ -504,14 +504,14 @@ absl::StatusOr<std::shared_ptr<asio::ssl::context>> MakeSslContext(const HttpTls
     return absl::InvalidArgumentError(std::string("HTTP TLS: ") + what + ": " + ec.message());
   };
   if (ec) return fail("cannot set the protocol versions");
-  if (ctx->use_certificate_chain(asio::buffer(tls.cert_chain_pem), ec); ec) {
+  if (ctx->use_certificate_chain(asio::buffer(tls.cert_chain), ec); ec) {
     return fail("cannot use the certificate chain");
   }
-  if (ctx->use_private_key(asio::buffer(tls.private_key_pem), asio::ssl::context::pem, ec); ec) {
+  if (ctx->use_private_key(asio::buffer(tls.private_key), asio::ssl::context::pem, ec); ec) {
     return fail("cannot use the private key");
   }
-  if (!tls.client_ca_pem.empty()) {
-    if (ctx->add_certificate_authority(asio::buffer(tls.client_ca_pem), ec); ec) {
+  if (!tls.client_ca.empty()) {
+    if (ctx->add_certificate_authority(asio::buffer(tls.client_ca), ec); ec) {
       return fail("cannot use the client CA");
     }
     ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert, ec);

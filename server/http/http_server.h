@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "server/common/tls_pems.h"
 #include "server/http/query.h"
 
 namespace fleetrate::server {
@@ -74,13 +75,6 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
-// HTTPS: PEM text (not paths), as the caller read it.
-struct HttpTls {
-  std::string cert_chain_pem;
-  std::string private_key_pem;
-  std::string client_ca_pem;  // non-empty: clients must present a certificate it signed
-};
-
 struct HttpServerOptions {
   std::string host = "0.0.0.0";                    // an IPv4/IPv6 literal or a resolvable name
   uint16_t port = 5778;                            // 0 picks a free port; see HttpServer::port()
@@ -88,7 +82,7 @@ struct HttpServerOptions {
   size_t max_header_bytes = 8 * 1024;              // request line + headers; larger -> 431
   size_t max_body_bytes = 1024 * 1024;             // larger -> 413
   std::chrono::milliseconds read_timeout{10'000};  // idle/slow clients are closed
-  std::optional<HttpTls> tls;                      // set: HTTPS only (Start fails on bad PEM)
+  std::optional<TlsPems> tls;                      // set: HTTPS only (Start fails on bad PEM)
   // Paths starting with one of these prefixes answer 401 unless the request carries
   // "Authorization: Bearer <bearer_token>" (compared in constant time). Empty token: no check.
   std::string bearer_token;

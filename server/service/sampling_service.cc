@@ -150,11 +150,12 @@ grpc::Status ValidateSyncRequest(const Request& request, const SyncLimits& limit
                             op.roots_seen(), "), got ", op.roots_sampled()));
     }
   }
-  // Duplicates: an open-addressing set of operation indexes (one allocation; names are
-  // compared only when their hashes meet).
+  // Duplicates: an open-addressing set of operation indexes (per thread, reused like the rest
+  // of the Sync path's buffers; names are compared only when their hashes meet).
   size_t slots = 4;
   while (slots < 2 * static_cast<size_t>(request.operations_size())) slots *= 2;
-  std::vector<int> table(slots, -1);
+  thread_local std::vector<int> table;
+  table.assign(slots, -1);
   const std::hash<std::string_view> hash;
   for (int i = 0; i < request.operations_size(); ++i) {
     const std::string& name = request.operations(i).operation();

@@ -117,7 +117,7 @@ absl::Status Server::Start() {
     FLEETRATE_LOG(kError) << "HTTP handler for " << request.path << " failed: " << what;
   };
   if (pems->enabled()) {
-    http_options.tls = HttpTls{pems->cert_chain, pems->private_key, pems->client_ca};
+    http_options.tls = *pems;
   }
   if (options_.protect_reads) {
     // What AdminService's reads show, over HTTP. Jaeger's /sampling, /metrics and the probes

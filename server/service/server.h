@@ -79,7 +79,6 @@ class Server {
   [[nodiscard]] uint16_t http_port() const noexcept;
   [[nodiscard]] RatePublisher& publisher() noexcept { return *publisher_; }
   [[nodiscard]] ServerMetrics& metrics() noexcept { return metrics_; }
-  [[nodiscard]] const StatusHistory& status_history() const noexcept { return status_history_; }
 
  private:
   void RecomputeLoop();

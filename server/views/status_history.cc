@@ -12,14 +12,17 @@ StatusHistory::StatusHistory(StatusHistoryOptions options)
     : options_{options.resolution > Duration::zero() ? options.resolution : std::chrono::seconds(5),
                std::max<size_t>(options.points, 1), std::max<size_t>(options.max_services, 1)} {}
 
+StatusPoint StatusHistory::OpenAverage(const Series& series) const {
+  const double n = static_cast<double>(series.open_count);
+  return {bucket_start_, series.open.seen / n, series.open.target / n, series.open.achieved / n};
+}
+
 void StatusHistory::CloseBucket() {
   const Duration window = options_.resolution * static_cast<int64_t>(options_.points);
   for (auto it = series_.begin(); it != series_.end();) {
     Series& series = it->second;
     if (series.open_count > 0) {
-      const double n = static_cast<double>(series.open_count);
-      series.points.push_back(
-          {bucket_start_, series.open.seen / n, series.open.target / n, series.open.achieved / n});
+      series.points.push_back(OpenAverage(series));
       if (series.points.size() > options_.points) series.points.pop_front();
     }
     series.open = {};
@@ -69,11 +72,7 @@ std::vector<ServiceHistory> StatusHistory::Snapshot() const {
   out.reserve(series_.size());
   for (const auto& [scope, series] : series_) {
     ServiceHistory history{scope, {series.points.begin(), series.points.end()}};
-    if (series.open_count > 0) {
-      const double n = static_cast<double>(series.open_count);
-      history.points.push_back(
-          {bucket_start_, series.open.seen / n, series.open.target / n, series.open.achieved / n});
-    }
+    if (series.open_count > 0) history.points.push_back(OpenAverage(series));
     out.push_back(std::move(history));
   }
   return out;

@@ -68,6 +68,8 @@ class StatusHistory {
     size_t open_count = 0;           // Records summed into `open`
   };
   void CloseBucket();
+  // The open bucket's average so far (`series.open_count` > 0).
+  StatusPoint OpenAverage(const Series& series) const;
 
   const StatusHistoryOptions options_;
   mutable std::mutex mu_;

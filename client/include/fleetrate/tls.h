@@ -34,8 +34,4 @@ struct TlsOptions {
 [[nodiscard]] absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
     const TlsOptions& tls);
 
-// Reads a whole file; INVALID_ARGUMENT naming `field` and the path when it cannot.
-[[nodiscard]] absl::StatusOr<std::string> ReadPemFile(const std::string& field,
-                                                      const std::string& path);
-
 }  // namespace fleetrate
