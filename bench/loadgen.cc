@@ -465,6 +465,7 @@ class LoadRun {
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - call->start).count());
     SimClient& c = clients_[call->client];
     const int code = static_cast<int>(status.error_code());
+    const size_t index = static_cast<size_t>(code >= 0 && code < kStatusCodes ? code : 2);
     if (call->bad >= 0) {
       // Bad input must be refused; a minted client may be accepted or refused as over capacity.
       const bool expected = call->bad == kBadKinds - 1
@@ -473,23 +474,17 @@ class LoadRun {
       (expected ? bad_refused_ : bad_unexpected_).fetch_add(1, std::memory_order_relaxed);
       if (!expected && errors_logged_.fetch_add(1, std::memory_order_relaxed) < 5) {
         std::cerr << "fleetrate-loadgen: bad input kind " << call->bad << " got "
-                  << kStatusNames[code >= 0 && code < kStatusCodes ? code : 2] << " "
+                  << kStatusNames[index] << " " << status.error_message() << "\n";
+      }
+    } else {
+      by_code_[index].fetch_add(1, std::memory_order_relaxed);
+      if (status.ok()) {
+        if (call->response.not_modified()) not_modified_.fetch_add(1, std::memory_order_relaxed);
+        c.request.set_table_version(call->response.table_version());
+      } else if (errors_logged_.fetch_add(1, std::memory_order_relaxed) < 5) {
+        std::cerr << "fleetrate-loadgen: Sync failed: " << kStatusNames[index] << " "
                   << status.error_message() << "\n";
       }
-      delete call;
-      c.busy.store(false, std::memory_order_release);
-      ReleaseSlot();
-      return;
-    }
-    by_code_[static_cast<size_t>(code >= 0 && code < kStatusCodes ? code : 2)].fetch_add(
-        1, std::memory_order_relaxed);
-    if (status.ok()) {
-      if (call->response.not_modified()) not_modified_.fetch_add(1, std::memory_order_relaxed);
-      c.request.set_table_version(call->response.table_version());
-    } else if (errors_logged_.fetch_add(1, std::memory_order_relaxed) < 5) {
-      std::cerr << "fleetrate-loadgen: Sync failed: "
-                << kStatusNames[code >= 0 && code < kStatusCodes ? code : 2] << " "
-                << status.error_message() << "\n";
     }
     delete call;
     c.busy.store(false, std::memory_order_release);
@@ -621,7 +616,8 @@ void PrintResult(const Options& options, const std::string& target, Mode mode, c
   }
   if (options.invalid_percent > 0) {
     std::cout << "  bad input     " << r.bad_expected << " answered as expected, "
-              << r.bad_unexpected << " otherwise (not in the ok/latency counts above)\n";
+              << r.bad_unexpected
+              << " otherwise (in completed, Sync/s and latency above; not in ok or errors)\n";
   }
   std::cout << "  skipped       " << r.skipped_busy
             << " (client's previous Sync still in flight)\n";

@@ -386,11 +386,10 @@ using AdminMethod = grpc::Status (v1::AdminService::Stub::*)(grpc::ClientContext
 // One AdminService call under the --timeout-ms deadline, with the admin token if given.
 template <typename Request, typename Response>
 grpc::Status Call(const Context& c, AdminMethod<Request, Response> method, const Request& request,
-                  Response& response, const std::string& token = "") {
+                  Response& response) {
   grpc::ClientContext call;
   SetDeadline(c, call);
-  const std::string& bearer = token.empty() ? c.admin_token : token;
-  if (!bearer.empty()) call.AddMetadata("authorization", StrCat("Bearer ", bearer));
+  if (!c.admin_token.empty()) call.AddMetadata("authorization", StrCat("Bearer ", c.admin_token));
   return (c.admin.get()->*method)(&call, request, &response);
 }
 
@@ -698,8 +697,6 @@ std::optional<int> AdminToken(Context& c, const CommandLine& line, std::string& 
 int PoliciesSet(Context& c, const CommandLine& line) {
   if (line.positionals.size() != 3) return Usage(c.err, {"policies set needs FILE", "policies"});
   const std::string& path = line.positionals[2];
-  std::string token;
-  if (auto code = AdminToken(c, line, token)) return *code;
   std::string yaml;
   v1::ValidatePoliciesResponse validation;
   // Validation needs no token, so a bad file is reported as such even without one.
@@ -708,11 +705,11 @@ int PoliciesSet(Context& c, const CommandLine& line) {
   v1::SetPoliciesRequest request;
   request.set_yaml(yaml);
   v1::SetPoliciesResponse response;
-  const grpc::Status s = Call(c, &v1::AdminService::Stub::SetPolicies, request, response, token);
+  const grpc::Status s = Call(c, &v1::AdminService::Stub::SetPolicies, request, response);
   if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
     c.err << "fleetratectl: SetPolicies refused by " << c.server << ": "
-          << (token.empty() ? "no admin token given" : "the admin token was not accepted") << " ("
-          << s.error_message()
+          << (c.admin_token.empty() ? "no admin token given" : "the admin token was not accepted")
+          << " (" << s.error_message()
           << "); pass --token-file FILE, or set FLEETRATE_ADMIN_TOKEN_FILE or "
              "FLEETRATE_ADMIN_TOKEN\n";
     return kExitServer;
@@ -936,7 +933,7 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   tls.ca_file = flag_or_env("--tls-ca", "FLEETRATE_TLS_CA");
   tls.cert_file = flag_or_env("--tls-cert", "FLEETRATE_TLS_CERT");
   tls.key_file = flag_or_env("--tls-key", "FLEETRATE_TLS_KEY");
-  tls.enabled = !tls.ca_file.empty() || !tls.cert_file.empty();
+  tls.enabled = !tls.ca_file.empty() || !tls.cert_file.empty() || !tls.key_file.empty();
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       ChannelCredentialsFor(tls);
   if (!credentials.ok()) {

@@ -40,7 +40,6 @@ listed() {
     grep -q '"service":"checkout"' "$work/data.json" && grep -q '"service":"inventory"' "$work/data.json"
 }
 until_ok 10 listed
-listed
 check "/ui/data lists both services" $?
 grep -q '"history":{"age_seconds":\[[0-9]' "$work/data.json"
 check "/ui/data carries each service's history" $?
