@@ -6,16 +6,30 @@
 //
 // paced: every simulated client Syncs once per interval at a random phase (N / interval Sync/s).
 // max:   the clients Sync as fast as the in-flight limit (--concurrency) allows.
+// once:  every client Syncs exactly once, as fast as --concurrency allows; each request is built
+//        when it is sent, so N x K may be far beyond what fits in memory (scripts/abuse floods
+//        the server's client and rate caps with it).
+// idle:  no gRPC at all: holds --connections plain TCP connections to --server open and silent
+//        for --duration-s, reopening those the server closes (scripts/abuse's descriptor
+//        exhaustion against the HTTP port).
 // --empty-baseline: after the run against --server, starts an in-process SamplingService whose
 // Sync returns an empty response, runs the same max load against it and prints the ratio.
 //
 // All calls use gRPC's callback API on a few shared channels, so one process keeps many calls
 // in flight. Each client sends its own identity, K operations with random counts, interval_ms
 // and the table_version of its last response (so the server answers not_modified as in
-// production). Progress every 5 s on stderr, one summary block on stdout. Exit code 1 if any
-// call failed, 2 for bad flags or an unreachable server.
+// production). Progress every 5 s on stderr, one summary block on stdout (also when SIGINT or
+// SIGTERM ends the run early). Exit code 1 if any call failed, 2 for bad flags or an
+// unreachable server.
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <google/protobuf/stubs/logging.h>
 #include <grpcpp/grpcpp.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,9 +38,11 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -43,11 +59,29 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// SIGINT or SIGTERM: stop starting calls, let those in flight end, print the summary.
+std::atomic<bool> g_stop{false};
+extern "C" void OnStopSignal(int /*signal*/) { g_stop.store(true); }
 using fleetrate::v1::SamplingService;
 using fleetrate::v1::SyncRequest;
 using fleetrate::v1::SyncResponse;
 
-enum class Mode { kPaced, kMax };
+enum class Mode { kPaced, kMax, kOnce, kIdle };
+
+const char* ModeName(Mode mode) {
+  switch (mode) {
+    case Mode::kPaced:
+      return "paced";
+    case Mode::kMax:
+      return "max";
+    case Mode::kOnce:
+      return "once";
+    case Mode::kIdle:
+      return "idle";
+  }
+  return "?";
+}
 
 struct Options {
   std::string server = "127.0.0.1:8081";
@@ -63,6 +97,7 @@ struct Options {
   Mode mode = Mode::kPaced;
   bool empty_baseline = false;
   int64_t invalid_percent = 0;  // the soak: this share of Syncs is bad input (see Bad below)
+  int64_t connections = 1000;   // --mode idle
 };
 
 constexpr const char* kUsage =
@@ -80,11 +115,19 @@ constexpr const char* kUsage =
     "                       that is not UTF-8) or from a freshly minted instance id; they\n"
     "                       must be refused (or, minted, be accepted or refused as over\n"
     "                       capacity) and are reported apart\n"
-    "  --mode paced|max     paced: one Sync per client per interval; max: as fast as possible\n"
+    "  --mode paced|max|once|idle\n"
+    "                       paced: one Sync per client per interval; max: as fast as possible;\n"
+    "                       once: each client Syncs exactly once, as fast as --concurrency\n"
+    "                       allows (requests built per call: clients x operations need not\n"
+    "                       fit in memory; stops after --duration-s); idle: open\n"
+    "                       --connections TCP connections to --server and hold them silent\n"
+    "                       for --duration-s, reopening any the server closes (no gRPC)\n"
+    "  --connections N      idle: connections to hold (default 1000, 1..100000)\n"
     "  --timeout-ms MS      deadline of each call (default 5000)\n"
     "  --seed N             random seed for phases and counts (default 1)\n"
     "  --empty-baseline     also run max load against an in-process empty Sync handler and\n"
-    "                       print the ratio fleetrate/empty\n";
+    "                       print the ratio fleetrate/empty\n"
+    "SIGINT or SIGTERM ends a run early: no new calls, those in flight end, then the summary.\n";
 
 bool ParseInt(const std::string& text, int64_t min, int64_t max, int64_t* out) {
   if (text.empty()) return false;
@@ -134,6 +177,7 @@ std::string ParseFlags(int argc, char** argv, Options* options) {
         {"--timeout-ms", &options->timeout_ms, 1, 600'000},
         {"--seed", &options->seed, 0, INT64_MAX},
         {"--invalid-percent", &options->invalid_percent, 0, 100},
+        {"--connections", &options->connections, 1, 100'000},
     };
     bool matched = false;
     for (const IntFlag& f : int_flags) {
@@ -153,14 +197,21 @@ std::string ParseFlags(int argc, char** argv, Options* options) {
         options->mode = Mode::kPaced;
       } else if (value == "max") {
         options->mode = Mode::kMax;
+      } else if (value == "once") {
+        options->mode = Mode::kOnce;
+      } else if (value == "idle") {
+        options->mode = Mode::kIdle;
       } else {
-        return "--mode must be 'paced' or 'max', not '" + value + "'";
+        return "--mode must be 'paced', 'max', 'once' or 'idle', not '" + value + "'";
       }
     } else {
       return "unknown flag " + flag;
     }
   }
   if (options->services > options->clients) return "--services must be at most --clients";
+  if (options->empty_baseline && options->mode == Mode::kIdle) {
+    return "--empty-baseline compares Sync/s: not with --mode idle";
+  }
   return "";
 }
 
@@ -285,25 +336,18 @@ class LoadRun {
 
   void BuildClients() {
     std::mt19937_64 rng(static_cast<uint64_t>(options_.seed));
-    const pid_t pid = getpid();
-    clients_ = std::vector<SimClient>(static_cast<size_t>(options_.clients));
     base_rate_.resize(static_cast<size_t>(options_.operations));
     for (size_t k = 0; k < base_rate_.size(); ++k) {
       // A skewed mix: operation 0 is busy, the tail is rare (mean roots per interval).
       base_rate_[k] = 20000.0 / static_cast<double>(k + 1);
     }
+    rng_.seed(static_cast<uint64_t>(options_.seed) + 1);
+    if (mode_ == Mode::kOnce) return;  // each call builds its own request
+    clients_ = std::vector<SimClient>(static_cast<size_t>(options_.clients));
     std::uniform_int_distribution<int64_t> phase(0, options_.interval_ms * 1'000'000 - 1);
     for (size_t i = 0; i < clients_.size(); ++i) {
       SimClient& c = clients_[i];
-      auto* id = c.request.mutable_client();
-      id->set_instance_id("loadgen-" + std::to_string(pid) + "-" + std::to_string(i));
-      id->set_service("service-" + std::to_string(static_cast<int64_t>(i) % options_.services));
-      id->set_environment("production");
-      id->set_library_version("loadgen");
-      c.request.set_interval_ms(options_.interval_ms);
-      for (int64_t k = 0; k < options_.operations; ++k) {
-        c.request.add_operations()->set_operation("GET /api/v1/resource-" + std::to_string(k));
-      }
+      FillIdentity(i, &c.request);
       c.channel = i % stubs_.size();
       c.phase_ns = phase(rng);
       c.traffic = std::uniform_real_distribution<double>(0.5, 1.5)(rng);
@@ -314,7 +358,6 @@ class LoadRun {
       std::sort(order_.begin(), order_.end(),
                 [this](size_t a, size_t b) { return clients_[a].phase_ns < clients_[b].phase_ns; });
     }
-    rng_.seed(static_cast<uint64_t>(options_.seed) + 1);
   }
 
   Result Run() {
@@ -347,7 +390,7 @@ class LoadRun {
         for (size_t index : order_) {
           const Clock::time_point due =
               start_ + std::chrono::nanoseconds(cycle * interval_ns + clients_[index].phase_ns);
-          if (due >= end) goto done;
+          if (due >= end || g_stop.load()) goto done;
           if (due > Clock::now()) std::this_thread::sleep_until(due);
           AcquireSlot();
           lag_.Record(
@@ -355,9 +398,15 @@ class LoadRun {
           Issue(index);
         }
       }
+    } else if (mode_ == Mode::kOnce) {
+      for (size_t index = 0; index < static_cast<size_t>(options_.clients); ++index) {
+        if (Clock::now() >= end || g_stop.load()) break;
+        AcquireSlot();
+        IssueOnce(index);
+      }
     } else {
       size_t next = 0;
-      while (Clock::now() < end) {
+      while (Clock::now() < end && !g_stop.load()) {
         AcquireSlot();
         Issue(order_[next]);
         next = (next + 1) % order_.size();
@@ -386,9 +435,56 @@ class LoadRun {
     SyncResponse response;
     size_t client = 0;
     Clock::time_point start;
-    int bad = -1;  // >= 0: which bad input this call carries (and `request` holds it)
+    int bad = -1;       // >= 0: which bad input this call carries (and `request` holds it)
+    bool once = false;  // --mode once: a valid request of its own in `request`, no SimClient
     SyncRequest request;
   };
+
+  // Client `index`'s identity, its K operations (no counts yet) and interval_ms.
+  void FillIdentity(size_t index, SyncRequest* request) const {
+    auto* id = request->mutable_client();
+    id->set_instance_id("loadgen-" + std::to_string(pid_) + "-" + std::to_string(index));
+    id->set_service("service-" + std::to_string(static_cast<int64_t>(index) % options_.services));
+    id->set_environment("production");
+    id->set_library_version("loadgen");
+    request->set_interval_ms(options_.interval_ms);
+    for (int64_t k = 0; k < options_.operations; ++k) {
+      request->add_operations()->set_operation("GET /api/v1/resource-" + std::to_string(k));
+    }
+  }
+
+  // Fresh counts for one interval of a client with relative traffic `traffic`.
+  void FillCounts(double traffic, SyncRequest* request) {
+    uint64_t exported = 0;
+    for (int i = 0; i < request->operations_size(); ++i) {
+      auto* op = request->mutable_operations(i);
+      const double base = base_rate_[static_cast<size_t>(i)];
+      // Steady traffic with +-10% noise from one interval to the next.
+      const auto seen = static_cast<uint64_t>(
+          base * traffic * std::uniform_real_distribution<double>(0.9, 1.1)(rng_));
+      const uint64_t sampled = std::min<uint64_t>(seen, seen / 500 + (rng_() % 3 == 0 ? 1 : 0));
+      op->set_roots_seen(seen);
+      op->set_roots_sampled(sampled);
+      exported += sampled * 8;
+    }
+    request->mutable_spans()->set_exported(exported);
+  }
+
+  // --mode once: client `index`'s only Sync, its request built now and freed when it returns.
+  void IssueOnce(size_t index) {
+    auto* call = new Call;
+    call->client = index;
+    call->once = true;
+    FillIdentity(index, &call->request);
+    FillCounts(std::uniform_real_distribution<double>(0.5, 1.5)(rng_), &call->request);
+    call->context.set_deadline(std::chrono::system_clock::now() +
+                               std::chrono::milliseconds(options_.timeout_ms));
+    started_.fetch_add(1, std::memory_order_relaxed);
+    call->start = Clock::now();
+    stubs_[index % stubs_.size()]->async()->Sync(
+        &call->context, &call->request, &call->response,
+        [this, call](grpc::Status status) { Done(call, status); });
+  }
 
   // The bad inputs of --invalid-percent, made from a client's valid request. The last kind is
   // valid but from a new instance id every time: a client minting ids must not grow the server.
@@ -430,19 +526,7 @@ class LoadRun {
       ReleaseSlot();
       return;
     }
-    uint64_t exported = 0;
-    for (int i = 0; i < c.request.operations_size(); ++i) {
-      auto* op = c.request.mutable_operations(i);
-      const double base = base_rate_[static_cast<size_t>(i)];
-      // Steady traffic with +-10% noise from one interval to the next.
-      const auto seen = static_cast<uint64_t>(
-          base * c.traffic * std::uniform_real_distribution<double>(0.9, 1.1)(rng_));
-      const uint64_t sampled = std::min<uint64_t>(seen, seen / 500 + (rng_() % 3 == 0 ? 1 : 0));
-      op->set_roots_seen(seen);
-      op->set_roots_sampled(sampled);
-      exported += sampled * 8;
-    }
-    c.request.mutable_spans()->set_exported(exported);
+    FillCounts(c.traffic, &c.request);
 
     auto* call = new Call;
     call->client = index;
@@ -463,7 +547,7 @@ class LoadRun {
   void Done(Call* call, const grpc::Status& status) {
     latency_.Record(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - call->start).count());
-    SimClient& c = clients_[call->client];
+    SimClient* c = call->once ? nullptr : &clients_[call->client];
     const int code = static_cast<int>(status.error_code());
     const size_t index = static_cast<size_t>(code >= 0 && code < kStatusCodes ? code : 2);
     if (call->bad >= 0) {
@@ -480,14 +564,14 @@ class LoadRun {
       by_code_[index].fetch_add(1, std::memory_order_relaxed);
       if (status.ok()) {
         if (call->response.not_modified()) not_modified_.fetch_add(1, std::memory_order_relaxed);
-        c.request.set_table_version(call->response.table_version());
+        if (c != nullptr) c->request.set_table_version(call->response.table_version());
       } else if (errors_logged_.fetch_add(1, std::memory_order_relaxed) < 5) {
         std::cerr << "fleetrate-loadgen: Sync failed: " << kStatusNames[index] << " "
                   << status.error_message() << "\n";
       }
     }
     delete call;
-    c.busy.store(false, std::memory_order_release);
+    if (c != nullptr) c->busy.store(false, std::memory_order_release);
     ReleaseSlot();
   }
 
@@ -532,6 +616,7 @@ class LoadRun {
   const std::string target_;
   const std::string label_;
   const Mode mode_;
+  const pid_t pid_ = getpid();  // in every instance id: each process is a new fleet
   std::vector<std::unique_ptr<SamplingService::Stub>> stubs_;
   std::vector<SimClient> clients_;
   std::vector<size_t> order_;
@@ -573,13 +658,171 @@ class EmptySamplingService final
   }
 };
 
+// --mode idle: holds options.connections TCP connections to options.server open without sending
+// a byte, for options.duration_s; a connection the server closes is reopened at once, one that
+// does not connect within 3 s is retried. Prints "holding X of N" on stderr once all are open
+// (or after 10 s), progress every 5 s, and a summary on stdout. Returns the exit code.
+int HoldIdleConnections(const Options& options) {
+  const std::string& target = options.server;
+  const size_t colon = target.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    std::cerr << "fleetrate-loadgen: --server must be HOST:PORT, not '" << target << "'\n";
+    return 2;
+  }
+  std::string host = target.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* resolved = nullptr;
+  if (getaddrinfo(host.c_str(), target.c_str() + colon + 1, &hints, &resolved) != 0 ||
+      resolved == nullptr) {
+    std::cerr << "fleetrate-loadgen: cannot resolve " << target << "\n";
+    return 2;
+  }
+  sockaddr_storage address{};
+  const socklen_t address_len = resolved->ai_addrlen;
+  std::memcpy(&address, resolved->ai_addr, address_len);
+  const int family = resolved->ai_family;
+  freeaddrinfo(resolved);
+
+  // Room for the connections in this process's own descriptor table.
+  const auto wanted = static_cast<size_t>(options.connections);
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < wanted + 64) {
+    limit.rlim_cur = std::min<rlim_t>(limit.rlim_max, wanted + 64);
+    setrlimit(RLIMIT_NOFILE, &limit);
+    if (limit.rlim_cur < wanted + 64) {
+      std::cerr << "fleetrate-loadgen: the descriptor limit (" << limit.rlim_max
+                << ") is below --connections; some will fail\n";
+    }
+  }
+
+  struct Slot {
+    int fd = -1;
+    bool open = false;  // connected; false with fd >= 0: connecting since `since`
+    Clock::time_point since;
+    Clock::time_point retry_at;
+  };
+  std::vector<Slot> slots(wanted);
+  uint64_t opened = 0, connect_failures = 0, closed_by_server = 0, bytes_received = 0;
+  size_t open_now = 0, peak = 0;
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point end = start + std::chrono::seconds(options.duration_s);
+  bool announced = false;
+  Clock::time_point next_progress = start + std::chrono::seconds(5);
+  auto drop = [&](Slot& slot, Clock::time_point retry_at) {
+    if (slot.open) --open_now;
+    close(slot.fd);
+    slot = Slot{};
+    slot.retry_at = retry_at;
+  };
+  std::vector<pollfd> fds;
+  std::vector<size_t> fd_slot;
+  for (Clock::time_point now = start; now < end && !g_stop.load(); now = Clock::now()) {
+    for (Slot& slot : slots) {
+      if (slot.fd >= 0 || now < slot.retry_at) continue;
+      slot.fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (slot.fd < 0) {
+        ++connect_failures;
+        slot.retry_at = now + std::chrono::milliseconds(250);
+        continue;
+      }
+      slot.since = now;
+      if (connect(slot.fd, reinterpret_cast<const sockaddr*>(&address), address_len) == 0) {
+        slot.open = true;
+        ++opened;
+        ++open_now;
+      } else if (errno != EINPROGRESS) {
+        ++connect_failures;
+        drop(slot, now + std::chrono::milliseconds(250));
+      }
+    }
+    peak = std::max(peak, open_now);
+    if (!announced && (open_now == wanted || now - start >= std::chrono::seconds(10))) {
+      std::cerr << "fleetrate-loadgen: holding " << open_now << " of " << wanted
+                << " idle connections to " << target << "\n"
+                << std::flush;
+      announced = true;
+    }
+    if (now >= next_progress) {
+      std::cerr << "fleetrate-loadgen: idle: " << open_now << " open, " << closed_by_server
+                << " closed by the server, " << connect_failures << " failed connects\n";
+      next_progress += std::chrono::seconds(5);
+    }
+    fds.clear();
+    fd_slot.clear();
+    for (size_t i = 0; i < slots.size(); ++i) {
+      if (slots[i].fd < 0) continue;
+      const short events = slots[i].open ? static_cast<short>(POLLIN | POLLRDHUP) : POLLOUT;
+      fds.push_back({slots[i].fd, events, 0});
+      fd_slot.push_back(i);
+    }
+    poll(fds.data(), fds.size(), 100);
+    now = Clock::now();
+    for (size_t j = 0; j < fds.size(); ++j) {
+      Slot& slot = slots[fd_slot[j]];
+      if (!slot.open) {
+        if (fds[j].revents != 0) {
+          int error = 0;
+          socklen_t len = sizeof error;
+          getsockopt(slot.fd, SOL_SOCKET, SO_ERROR, &error, &len);
+          if (error == 0) {
+            slot.open = true;
+            ++opened;
+            ++open_now;
+            continue;
+          }
+        } else if (now - slot.since < std::chrono::seconds(3)) {
+          continue;
+        }
+        ++connect_failures;
+        drop(slot, now + std::chrono::milliseconds(250));
+        continue;
+      }
+      if (fds[j].revents == 0) continue;
+      char buffer[4096];
+      const ssize_t n = recv(slot.fd, buffer, sizeof buffer, MSG_DONTWAIT);
+      if (n > 0) {
+        bytes_received += static_cast<uint64_t>(n);  // the server spoke first; keep listening
+      } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+        ++closed_by_server;
+        drop(slot, now);
+      }
+    }
+  }
+  const size_t held_at_end = open_now;
+  for (Slot& slot : slots) {
+    if (slot.fd >= 0) close(slot.fd);
+  }
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  char buf[512];
+  std::cout << "== idle connections (" << target << ") ==\n";
+  std::snprintf(buf, sizeof buf, "  held          %zu of %zu open at the end (peak %zu), %.1f s\n",
+                held_at_end, wanted, peak, elapsed);
+  std::cout << buf;
+  std::snprintf(buf, sizeof buf,
+                "  opened        %llu connections in all; %llu connects failed or timed out\n",
+                static_cast<unsigned long long>(opened),
+                static_cast<unsigned long long>(connect_failures));
+  std::cout << buf;
+  std::snprintf(buf, sizeof buf,
+                "  closed        %llu by the server (each reopened); %llu bytes received\n",
+                static_cast<unsigned long long>(closed_by_server),
+                static_cast<unsigned long long>(bytes_received));
+  std::cout << buf;
+  return 0;
+}
+
 bool RunOnce(const Options& options, const std::string& target, const std::string& label, Mode mode,
              Result* result) {
   LoadRun run(options, target, label, mode);
   if (!run.Connect()) return false;
   run.BuildClients();
-  std::cerr << "fleetrate-loadgen: " << label << " " << (mode == Mode::kPaced ? "paced" : "max")
-            << " run against " << target << " for " << options.duration_s << " s\n";
+  std::cerr << "fleetrate-loadgen: " << label << " " << ModeName(mode) << " run against " << target
+            << " for " << options.duration_s << " s\n";
   *result = run.Run();
   return true;
 }
@@ -590,7 +833,7 @@ void PrintResult(const Options& options, const std::string& target, Mode mode, c
   std::snprintf(buf, sizeof buf,
                 "  mode          %s: %lld clients x %lld operations, interval %lld ms, %lld "
                 "services, %lld channels, concurrency %lld\n",
-                mode == Mode::kPaced ? "paced" : "max", static_cast<long long>(options.clients),
+                ModeName(mode), static_cast<long long>(options.clients),
                 static_cast<long long>(options.operations),
                 static_cast<long long>(options.interval_ms),
                 static_cast<long long>(options.services), static_cast<long long>(options.channels),
@@ -651,6 +894,11 @@ int main(int argc, char** argv) {
   // Protobuf logs an error for each string that is not UTF-8 it serializes; with
   // --invalid-percent that is on purpose, hundreds of times a minute.
   if (options.invalid_percent > 0) google::protobuf::SetLogHandler(nullptr);
+  struct sigaction stop_action {};
+  stop_action.sa_handler = OnStopSignal;
+  sigaction(SIGINT, &stop_action, nullptr);
+  sigaction(SIGTERM, &stop_action, nullptr);
+  if (options.mode == Mode::kIdle) return HoldIdleConnections(options);
 
   Result fleetrate_result;
   if (!RunOnce(options, options.server, "fleetrate", options.mode, &fleetrate_result)) return 2;

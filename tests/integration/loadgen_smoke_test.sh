@@ -26,9 +26,33 @@ if [ -n "$GRPC_PORT" ]; then
   check "with half the Syncs bad input, the loadgen exits 0" $?
   grep -Eq "bad input +[1-9][0-9]* answered as expected, 0 otherwise" "$work/bad.out"
   check "every bad input is answered as expected" $?
+  # scripts/abuse's modes: one Sync per minted client, and silent connections held open.
+  "$loadgen" --server "127.0.0.1:$GRPC_PORT" --mode once --clients 300 --operations 3 \
+    --services 4 >"$work/once.out" 2>&1
+  check "--mode once exits 0" $?
+  grep -Eq "syncs +300 completed: 300 ok" "$work/once.out"
+  check "--mode once sends exactly one Sync per client" $?
+  "$loadgen" --server "127.0.0.1:$HTTP_PORT" --mode idle --connections 20 --duration-s 1 \
+    >"$work/idle.out" 2>&1
+  check "--mode idle exits 0" $?
+  grep -Eq "held +20 of 20 open" "$work/idle.out"
+  check "--mode idle holds its connections" $?
+  # SIGTERM ends a run early, with its summary.
+  "$loadgen" --server "127.0.0.1:$GRPC_PORT" --clients 20 --operations 2 --interval-ms 200 \
+    --duration-s 60 --services 2 >"$work/term.out" 2>&1 &
+  term_pid=$!
+  sleep 1
+  kill -TERM $term_pid
+  term_rc=0
+  until_ok 10 eval "! kill -0 $term_pid 2>/dev/null" || term_rc=1
+  check "SIGTERM ends a 60 s run within 10 s" $term_rc
+  kill -9 $term_pid 2>/dev/null
+  wait $term_pid 2>/dev/null
+  grep -qi "sync/s" "$work/term.out"
+  check "a run ended by SIGTERM prints its summary" $?
   "$loadgen" --server "127.0.0.1:$GRPC_PORT" --clients 0 >/dev/null 2>&1
   [ $? -eq 2 ]; check "a bad flag exits 2" $?
 fi
-[ $failures -gt 0 ] && { cat "$work/out" "$work/err" "$work/bad.out" "$work/bad.err" "$work/server.log" 2>/dev/null | tail -30; }
+[ $failures -gt 0 ] && { cat "$work/out" "$work/err" "$work/bad.out" "$work/bad.err" "$work/once.out" "$work/idle.out" "$work/term.out" "$work/server.log" 2>/dev/null | tail -30; }
 echo "$passed passed, $failures failed"
 [ $failures -eq 0 ]
