@@ -659,9 +659,9 @@ class EmptySamplingService final
 };
 
 // --mode idle: holds options.connections TCP connections to options.server open without sending
-// a byte, for options.duration_s; a connection the server closes is reopened at once, one that
-// does not connect within 3 s is retried. Prints "holding X of N" on stderr once all are open
-// (or after 10 s), progress every 5 s, and a summary on stdout. Returns the exit code.
+// a byte, for options.duration_s; a connection the server closes is reopened a second later,
+// one that does not connect within 3 s is retried. Prints "holding X of N" on stderr once all
+// are open (or after 10 s), progress every 5 s, and a summary on stdout. Returns the exit code.
 int HoldIdleConnections(const Options& options) {
   const std::string& target = options.server;
   const size_t colon = target.rfind(':');
@@ -789,7 +789,7 @@ int HoldIdleConnections(const Options& options) {
         bytes_received += static_cast<uint64_t>(n);  // the server spoke first; keep listening
       } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
         ++closed_by_server;
-        drop(slot, now);
+        drop(slot, now + std::chrono::seconds(1));  // gently: ~N reconnects a second at most
       }
     }
   }
