@@ -48,10 +48,12 @@ store_of() { curl -s "http://127.0.0.1:$1/debug/store"; }
 field_of() { sed -n "s/.*\"$2\":\"\\{0,1\\}\\([^,\"}]*\\).*/\\1/p" <<<"$1"; }
 # moved HTTP...: tables published plus fetched, summed over the replicas.
 moved() {
-  local total=0 h s
+  local total=0 h s p f
   for h in "$@"; do
     s=$(store_of "$h")
-    total=$((total + $(field_of "$s" tables_published) + $(field_of "$s" tables_fetched)))
+    p=$(field_of "$s" tables_published)
+    f=$(field_of "$s" tables_fetched)
+    total=$((total + ${p:-0} + ${f:-0}))
   done
   echo "$total"
 }
@@ -96,7 +98,9 @@ tables_move() { [ "$(moved "${http[@]}")" -ge $((before + 2)) ]; }
 until_ok 8 tables_move
 check "tables move again" $?
 echo "tables moving again after $((($(date +%s%N) - set_at) / 1000000)) ms"
-repairs=$(( $(field_of "$(store_of "${http[0]}")" lease_repairs) + $(field_of "$(store_of "${http[1]}")" lease_repairs) ))
+r0=$(field_of "$(store_of "${http[0]}")" lease_repairs)
+r1=$(field_of "$(store_of "${http[1]}")" lease_repairs)
+repairs=$((${r0:-0} + ${r1:-0}))
 [ "$repairs" -ge 1 ]
 check "/debug/store counts the repair (lease_repairs $repairs)" $?
 grep -q "had no expiry" "$work/replica0.log" "$work/replica1.log"
