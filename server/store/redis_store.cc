@@ -601,16 +601,26 @@ size_t RedisStore::GuardStreamWrites(std::vector<std::vector<std::string>>* comm
   return xadd;
 }
 
+std::optional<LeaseRepair> LeaseToRepair(const RedisReply& holder, const RedisReply& pttl,
+                                         bool holds, std::chrono::milliseconds lease) {
+  // Ours: the renew script sets its expiry every round.
+  if (holds || pttl.type != RedisReply::Type::kInteger) return std::nullopt;
+  // A holder that follows the protocol never sets more than its lease.
+  const long long max_ms = 2 * lease.count();
+  if (pttl.integer == -2 || (pttl.integer >= 0 && pttl.integer <= max_ms)) return std::nullopt;
+  return LeaseRepair{holder.type == RedisReply::Type::kString ? holder.str : "", max_ms};
+}
+
 void RedisStore::RepairLease(const RedisReply& holder, const RedisReply& pttl) {
-  if (pttl.type != RedisReply::Type::kInteger) return;
+  bool holds;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (leader_) return;  // ours: the renew script sets its expiry every round
+    holds = leader_;
   }
-  // PTTL: -2 no key, -1 no expiry. A holder that follows the protocol never exceeds its lease.
-  const long long max_ms = 2 * options_.lease.count();
-  if (pttl.integer == -2 || (pttl.integer >= 0 && pttl.integer <= max_ms)) return;
-  const std::string seen = holder.type == RedisReply::Type::kString ? holder.str : "";
+  const std::optional<LeaseRepair> repair = LeaseToRepair(holder, pttl, holds, options_.lease);
+  if (!repair) return;
+  const std::string& seen = repair->seen;
+  const long long max_ms = repair->max_pttl_ms;
   absl::StatusOr<RedisReply> repaired =
       redis_.Command({"EVAL", kRepairLeaseScript, "1", leader_key_, seen, std::to_string(max_ms)});
   if (!repaired.ok()) {

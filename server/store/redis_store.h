@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -70,6 +71,19 @@ struct RedisStoreOptions {
   // least 10 s (a leader republishes every 5 s even when nothing changed).
   std::chrono::milliseconds stale_after{0};
 };
+
+// A lease this replica does not hold that no replica could hold that way, from what a round
+// read: its holder (GET; an error if the key is not a string) and PTTL (-2 no key, -1 no
+// expiry). Such a lease has no expiry, or one beyond 2 x `lease`; the result holds the value
+// seen (empty if not a string), which the compare-and-delete script checks again. nullopt: leave
+// it alone (ours, absent, or expiring in time).
+struct LeaseRepair {
+  std::string seen;
+  long long max_pttl_ms = 0;
+};
+[[nodiscard]] std::optional<LeaseRepair> LeaseToRepair(const RedisReply& holder,
+                                                       const RedisReply& pttl, bool holds,
+                                                       std::chrono::milliseconds lease);
 
 class RedisStore final : public Store {
  public:

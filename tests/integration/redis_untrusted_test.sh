@@ -95,7 +95,7 @@ check "a lease set without a TTL is repaired (held by a replica, with an expiry)
 echo "lease repaired after $((($(date +%s%N) - set_at) / 1000000)) ms (lease 3000 ms)"
 tables_move() { [ "$(moved "${http[@]}")" -ge $((before + 2)) ]; }
 # A leader republishes at least every 5 s.
-until_ok 8 tables_move
+until_ok 10 tables_move
 check "tables move again" $?
 echo "tables moving again after $((($(date +%s%N) - set_at) / 1000000)) ms"
 r0=$(field_of "$(store_of "${http[0]}")" lease_repairs)
