@@ -3,12 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <set>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <utility>
+#include <vector>
 
 #include "fleetrate/threshold.h"
 #include "server/common/strings.h"
@@ -62,6 +63,31 @@ absl::Status CheckUint(const FieldName& field, uint64_t value, uint64_t min, uin
   do {                                                 \
     if (absl::Status s_ = (expr); !s_.ok()) return s_; \
   } while (0)
+
+// No two entries of `ops` share an operation: an open-addressing set of indexes in a per-thread
+// buffer, as the Sync validation does (every replica validates every report it reads, so no
+// allocation per report; names are compared only when their hashes meet).
+template <typename Operations>
+absl::Status CheckDistinct(const Operations& ops, std::string_view field) {
+  size_t slots = 4;
+  while (slots < 2 * static_cast<size_t>(ops.size())) slots *= 2;
+  thread_local std::vector<int> table;
+  table.assign(slots, -1);
+  const std::hash<std::string_view> hash;
+  for (int i = 0; i < ops.size(); ++i) {
+    const std::string& name = ops.Get(i).operation();
+    for (size_t s = hash(name) & (slots - 1);; s = (s + 1) & (slots - 1)) {
+      if (table[s] < 0) {
+        table[s] = i;
+        break;
+      }
+      if (ops.Get(table[s]).operation() == name) {
+        return Invalid(StrCat(field, "[", i, "].operation: duplicate '", name, "'"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::Status ValidateKeyRate(const std::string& field, const store::v1::StoredKeyRate& in) {
   const auto named = [&field](const char* name) {
@@ -157,8 +183,6 @@ absl::Status ValidateStored(const store::v1::StoredReport& in, const StoredLimit
     return Invalid(StrCat("operations: at most ", limits.max_operations, " entries, got ",
                           in.operations_size()));
   }
-  std::unordered_set<std::string_view> seen;
-  seen.reserve(static_cast<size_t>(in.operations_size()));
   for (int i = 0; i < in.operations_size(); ++i) {
     const store::v1::StoredOperation& op = in.operations(i);
     FLEETRATE_CHECK_STORED(CheckString([i] { return StrCat("operations[", i, "].operation"); },
@@ -173,11 +197,8 @@ absl::Status ValidateStored(const store::v1::StoredReport& in, const StoredLimit
       return Invalid(StrCat("operations[", i, "].roots_sampled: must be <= roots_seen (",
                             op.roots_seen(), "), got ", op.roots_sampled()));
     }
-    if (!seen.insert(op.operation()).second) {
-      return Invalid(StrCat("operations[", i, "].operation: duplicate '", op.operation(), "'"));
-    }
   }
-  return absl::OkStatus();
+  return CheckDistinct(in.operations(), "operations");
 }
 
 absl::Status ValidateStored(const store::v1::StoredTables& in, const StoredLimits& limits) {
@@ -209,18 +230,14 @@ absl::Status ValidateStored(const store::v1::StoredTables& in, const StoredLimit
       return Invalid(StrCat(prefix, ".operations: at most ", limits.max_table_operations,
                             " entries, got ", s.operations_size()));
     }
-    std::unordered_set<std::string_view> operations;
-    operations.reserve(static_cast<size_t>(s.operations_size()));
     for (int j = 0; j < s.operations_size(); ++j) {
       const store::v1::StoredKeyRate& op = s.operations(j);
       const std::string field = StrCat(prefix, ".operations[", j, "]");
       FLEETRATE_CHECK_STORED(CheckString([&field] { return StrCat(field, ".operation"); },
                                          op.operation(), limits.max_operation_bytes, true));
-      if (!operations.insert(op.operation()).second) {
-        return Invalid(StrCat(field, ".operation: duplicate '", op.operation(), "'"));
-      }
       FLEETRATE_CHECK_STORED(ValidateKeyRate(field, op));
     }
+    FLEETRATE_CHECK_STORED(CheckDistinct(s.operations(), StrCat(prefix, ".operations")));
     FLEETRATE_CHECK_STORED(ValidateKeyRate(StrCat(prefix, ".default_rate"), s.default_rate()));
     FLEETRATE_CHECK_STORED(CheckString(named("batch_profile_name"), s.batch_profile_name(),
                                        limits.max_profile_name_bytes, false));
