@@ -308,6 +308,10 @@ bool RedisStore::Round() {
                          << " as replica " << options_.replica_id;
     ever_connected_ = true;
     logged_unreachable_ = false;
+    // Table age counts while connected: an outage is reported as such, and the first table
+    // after it is a round or two away.
+    std::lock_guard<std::mutex> lock(mu_);
+    last_table_at_ = clock_.Now();
   }
   const RedisReply& time = replies[0];
   if (time.type == RedisReply::Type::kArray && time.elements.size() == 2) {
