@@ -138,11 +138,26 @@ ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry, Met
                                   "Rate tables published by this replica as leader, or fetched "
                                   "from the leader")),
       store_leader_changes_(SingleCounter(*registry_, "fleetrate_store_leader_changes_total",
-                                          "Times this replica gained or lost the leader lease")) {
+                                          "Times this replica gained or lost the leader lease")),
+      store_degraded_(SingleGauge(*registry_, "fleetrate_store_degraded",
+                                  "1 while the store is degraded: unreachable, holding data this "
+                                  "replica refuses, or no new rate table for too long "
+                                  "(/debug/store says why)")),
+      store_table_age_(SingleGauge(*registry_, "fleetrate_store_table_age_seconds",
+                                   "Seconds since this replica last published (leader) or "
+                                   "fetched (follower) a rate table; 0 with the memory store")),
+      store_invalid_(CounterFamily(*registry_, "fleetrate_store_invalid_total",
+                                   "What this replica read from the store and refused, by what: "
+                                   "report (dropped), entry (not a report batch), table (not "
+                                   "served; the last good one stays)")),
+      store_lease_repairs_(SingleCounter(*registry_, "fleetrate_store_lease_repairs_total",
+                                         "Leader leases with no expiry, or one beyond 2 x lease, "
+                                         "that this replica deleted")) {
   store_up_.Set(1);
   store_leader_.Set(1);
   for (const char* what : {"written", "read", "dropped"}) store_reports_.Add({{"result", what}});
   for (const char* what : {"published", "fetched"}) store_tables_.Add({{"result", what}});
+  for (const char* what : {"report", "entry", "table"}) store_invalid_.Add({{"what", what}});
   policy_last_load_ok_.Set(1);
   policy_loads_.Add({{"result", "success"}});
   policy_loads_.Add({{"result", "error"}});
@@ -183,6 +198,13 @@ void ServerMetrics::RecordStore(const StoreStatus& status) {
   add(store_tables_.Add({{"result", "fetched"}}), status.tables_fetched,
       last_store_.tables_fetched);
   add(store_leader_changes_, status.leader_changes, last_store_.leader_changes);
+  store_degraded_.Set(status.degraded || !status.connected ? 1 : 0);
+  store_table_age_.Set(status.table_age_seconds);
+  add(store_invalid_.Add({{"what", "report"}}), status.invalid_reports,
+      last_store_.invalid_reports);
+  add(store_invalid_.Add({{"what", "entry"}}), status.invalid_entries, last_store_.invalid_entries);
+  add(store_invalid_.Add({{"what", "table"}}), status.invalid_tables, last_store_.invalid_tables);
+  add(store_lease_repairs_, status.lease_repairs, last_store_.lease_repairs);
   last_store_ = status;
 }
 

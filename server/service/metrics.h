@@ -120,6 +120,10 @@ class ServerMetrics {
   prometheus::Family<prometheus::Counter>& store_reports_;
   prometheus::Family<prometheus::Counter>& store_tables_;
   prometheus::Counter& store_leader_changes_;
+  prometheus::Gauge& store_degraded_;
+  prometheus::Gauge& store_table_age_;
+  prometheus::Family<prometheus::Counter>& store_invalid_;
+  prometheus::Counter& store_lease_repairs_;
   std::mutex store_mu_;
   StoreStatus last_store_;  // guarded by store_mu_
 

@@ -39,6 +39,14 @@ std::unique_ptr<Store> MakeStore(const ServerOptions& options, const Clock& cloc
       RedisStoreOptions redis = options.redis;
       redis.address = *address;
       redis.limits = StoreLimits(options);
+      // What other replicas wrote is held to the limits of the Syncs they accepted.
+      redis.stored_limits.max_instance_id_bytes = options.sync_limits.max_instance_id_bytes;
+      redis.stored_limits.max_service_bytes = options.sync_limits.max_service_bytes;
+      redis.stored_limits.max_environment_bytes = options.sync_limits.max_environment_bytes;
+      redis.stored_limits.max_operation_bytes = options.sync_limits.max_operation_bytes;
+      redis.stored_limits.max_operations = options.sync_limits.max_operations;
+      redis.stored_limits.max_interval_ms = options.sync_limits.max_interval_ms;
+      redis.stored_limits.max_roots_per_second = options.sync_limits.max_roots_per_second;
       return std::make_unique<RedisStore>(std::move(redis), clock);
     }
     FLEETRATE_LOG(kError) << address.status().message() << "; using the memory store";

@@ -3,7 +3,9 @@
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 
 #include "server/common/strings.h"
 
@@ -45,6 +47,20 @@ timeval ToTimeval(std::chrono::milliseconds d) {
   tv.tv_sec = static_cast<time_t>(d.count() / 1000);
   tv.tv_usec = static_cast<suseconds_t>((d.count() % 1000) * 1000);
   return tv;
+}
+
+// hiredis reports a timeout as an I/O error whose text is strerror(EAGAIN), "Resource
+// temporarily unavailable" (or ETIMEDOUT while connecting); say what happened instead.
+std::string DescribeError(const redisContext& c, std::chrono::milliseconds timeout) {
+  bool timed_out =
+      c.err == REDIS_ERR_IO && (std::strcmp(c.errstr, std::strerror(EAGAIN)) == 0 ||
+                                std::strcmp(c.errstr, std::strerror(EWOULDBLOCK)) == 0 ||
+                                std::strcmp(c.errstr, std::strerror(ETIMEDOUT)) == 0);
+#ifdef REDIS_ERR_TIMEOUT
+  timed_out = timed_out || c.err == REDIS_ERR_TIMEOUT;
+#endif
+  if (timed_out) return StrCat("timed out after ", timeout.count(), " ms");
+  return c.errstr[0] != '\0' ? std::string(c.errstr) : std::string("connection lost");
 }
 
 }  // namespace
@@ -117,8 +133,8 @@ absl::Status RedisClient::Connect() {
       redisConnectWithTimeout(address_.host.c_str(), address_.port, ToTimeval(timeout_));
   if (c == nullptr) return absl::UnavailableError("cannot allocate a Redis connection");
   if (c->err != 0) {
-    absl::Status status = absl::UnavailableError(
-        StrCat("cannot connect to Redis at ", address_.Describe(), ": ", c->errstr));
+    absl::Status status = absl::UnavailableError(StrCat(
+        "cannot connect to Redis at ", address_.Describe(), ": ", DescribeError(*c, timeout_)));
     redisFree(c);
     return status;
   }
@@ -156,7 +172,8 @@ absl::Status RedisClient::Pipeline(const std::vector<std::vector<std::string>>& 
     }
     if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(),
                                lengths.data()) != REDIS_OK) {
-      absl::Status status = absl::UnavailableError(StrCat("Redis: ", context_->errstr));
+      absl::Status status = absl::UnavailableError(
+          StrCat("Redis at ", address_.Describe(), ": ", DescribeError(*context_, timeout_)));
       Disconnect();
       return status;
     }
@@ -166,8 +183,7 @@ absl::Status RedisClient::Pipeline(const std::vector<std::vector<std::string>>& 
     void* raw = nullptr;
     if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
       absl::Status status = absl::UnavailableError(
-          StrCat("Redis at ", address_.Describe(), ": ",
-                 context_->errstr[0] != '\0' ? context_->errstr : "connection lost"));
+          StrCat("Redis at ", address_.Describe(), ": ", DescribeError(*context_, timeout_)));
       if (raw != nullptr) freeReplyObject(raw);
       Disconnect();
       return status;

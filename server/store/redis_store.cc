@@ -27,6 +27,30 @@ constexpr char kPublishScript[] =
     "redis.call('SET', KEYS[2], ARGV[2]); redis.call('SET', KEYS[3], ARGV[3]); return 1 "
     "else return 0 end";
 
+// Deletes a lease that cannot be anyone's legitimate one: still the value this replica saw
+// (any value if it is not a string at all) and no expiry, or one beyond ARGV[2] ms. Checked in
+// the script, so a holder that renewed normally in between keeps its lease.
+constexpr char kRepairLeaseScript[] =
+    "local t = redis.call('TYPE', KEYS[1]).ok "
+    "if t == 'none' then return 0 end "
+    "if t == 'string' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
+    "local ttl = redis.call('PTTL', KEYS[1]) "
+    "if ttl == -1 or ttl > tonumber(ARGV[2]) then redis.call('DEL', KEYS[1]) return 1 end "
+    "return 0";
+// Refreshes the reports stream's expiry only if the key is our stream: something else written
+// under that name by someone else is not kept alive by us.
+constexpr char kExpireStreamScript[] =
+    "if redis.call('TYPE', KEYS[1]).ok == 'stream' then "
+    "return redis.call('PEXPIRE', KEYS[1], ARGV[1]) else return 0 end";
+// Warnings about what an attacker with Redis access can cause, at most this often.
+constexpr auto kLogEvery = std::chrono::seconds(10);
+
+// A value read from Redis, shortened for a log line.
+std::string Shown(std::string_view value) {
+  constexpr size_t kMax = 120;
+  return value.size() <= kMax ? std::string(value) : StrCat(value.substr(0, kMax), "...");
+}
+
 std::string DefaultReplicaId() {
   char host[256] = {};
   if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
@@ -39,12 +63,13 @@ long long EntryMillis(std::string_view id) {
   return ms;
 }
 
+// 0 unless the reply is a whole decimal number.
 uint64_t ParseSequence(const RedisReply& reply) {
   uint64_t value = 0;
-  if (reply.type == RedisReply::Type::kString) {
-    std::from_chars(reply.str.data(), reply.str.data() + reply.str.size(), value);
-  }
-  return value;
+  if (reply.type != RedisReply::Type::kString) return 0;
+  const char* end = reply.str.data() + reply.str.size();
+  const auto [ptr, ec] = std::from_chars(reply.str.data(), end, value);
+  return ec == std::errc() && ptr == end ? value : 0;
 }
 
 std::string ClientKey(const ClientReport& report) {
@@ -82,6 +107,7 @@ RedisStore::RedisStore(RedisStoreOptions options, const Clock& clock)
   status_.replica_id = options_.replica_id;
   status_.connected = false;
   status_.leader = false;
+  last_table_at_ = clock_.Now();
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -146,6 +172,7 @@ StoreStatus RedisStore::status() const {
   std::lock_guard<std::mutex> lock(mu_);
   StoreStatus s = status_;
   s.leader = leader_ && clock_.Now() < lease_valid_until_;
+  FillDegraded(&s);
   return s;
 }
 
@@ -232,6 +259,7 @@ bool RedisStore::Round() {
   commands.push_back({"TIME"});
   PendingMap batch;
   Flush(&commands, &batch);
+  const size_t xadd_index = GuardStreamWrites(&commands);
   const size_t lease_index = commands.size();
   bool was_leader;
   std::string publish;
@@ -258,6 +286,8 @@ bool RedisStore::Round() {
   }
   commands.push_back({"GET", leader_key_});
   commands.push_back({"GET", sequence_key_});
+  const size_t pttl_index = commands.size();
+  commands.push_back({"PTTL", leader_key_});
   const size_t publish_index = commands.size();
   if (!publish.empty()) {
     commands.push_back({"EVAL", kPublishScript, "3", leader_key_, table_key_, sequence_key_,
@@ -278,6 +308,10 @@ bool RedisStore::Round() {
                          << " as replica " << options_.replica_id;
     ever_connected_ = true;
     logged_unreachable_ = false;
+    // Table age counts while connected: an outage is reported as such, and the first table
+    // after it is a round or two away.
+    std::lock_guard<std::mutex> lock(mu_);
+    last_table_at_ = clock_.Now();
   }
   const RedisReply& time = replies[0];
   if (time.type == RedisReply::Type::kArray && time.elements.size() == 2) {
@@ -285,19 +319,42 @@ bool RedisStore::Round() {
         EntryMillis(time.elements[0].str) * 1000 + EntryMillis(time.elements[1].str) / 1000;
   }
   std::string error;
-  for (const RedisReply& r : replies) {
-    if (r.is_error()) error = r.str;
+  for (size_t i = 0; i < replies.size(); ++i) {
+    if (replies[i].is_error() && i != xadd_index) error = replies[i].str;
+  }
+  if (xadd_index != 0 && replies[xadd_index].is_error()) {
+    // Not written (the reports key is not a stream, or holds an entry from the future): keep
+    // the reports as during an outage; not a Redis failure, so no backoff that could cost a
+    // leader its lease.
+    Restore(std::move(batch));
+    batch.clear();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (reports_write_error_.empty()) {
+      FLEETRATE_LOG(kWarning) << "replica " << options_.replica_id << ": cannot append to "
+                              << reports_key_ << " (" << Shown(replies[xadd_index].str)
+                              << "); keeping the reports buffered";
+    }
+    reports_write_error_ = StrCat("cannot append to ", reports_key_, " (",
+                                  Shown(replies[xadd_index].str), "); reports are buffered");
+    ++status_.errors;
+    status_.last_error = reports_write_error_;
+  } else if (xadd_index != 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    reports_write_error_.clear();
   }
   UpdateLease(replies[lease_index], asked_at);
   {
     std::lock_guard<std::mutex> lock(mu_);
     status_.connected = true;
+    if (error.empty() && reports_write_error_.empty()) status_.last_error.clear();
     status_.reports_written += batch.size();
     const RedisReply& holder = replies[lease_index + 1];
     status_.leader_id = holder.type == RedisReply::Type::kString ? holder.str : "";
     if (!publish.empty() && replies[publish_index].type == RedisReply::Type::kInteger &&
         replies[publish_index].integer == 1) {
       ++status_.tables_published;
+      last_table_at_ = clock_.Now();
+      table_error_.clear();
       if (to_publish_sequence_ == publish_sequence) to_publish_.clear();
     }
     if (!error.empty()) {
@@ -309,10 +366,31 @@ bool RedisStore::Round() {
     FLEETRATE_LOG(kWarning) << "Redis at " << options_.address.Describe()
                             << " refused a command: " << error;
   }
+  RepairLease(replies[lease_index + 1], replies[pttl_index]);
   const uint64_t sequence = ParseSequence(replies[lease_index + 2]);
   bool ok = error.empty();
-  if (sequence != 0 && sequence != fetched_sequence_ && !IsLeader()) ok = FetchTable() && ok;
-  return ReadStream(redis_now_ms_) && ok;
+  if (sequence != 0 && sequence != fetched_sequence_ && !IsLeader()) {
+    ok = FetchTable(sequence) && ok;
+  }
+  ok = ReadStream(redis_now_ms_) && ok;
+  // Rates stop moving when no leader publishes (a wedged or foreign lease holder): say so.
+  StoreStatus now;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    now.connected = status_.connected;
+    now.leader_id = status_.leader_id;
+    FillDegraded(&now);
+  }
+  const bool stale = now.connected && now.table_age_seconds > Seconds(stale_after());
+  if (stale && !logged_stale_) {
+    FLEETRATE_LOG(kWarning) << "replica " << options_.replica_id << ": no new rate table for "
+                            << now.table_age_seconds << " s while '" << Shown(now.leader_id)
+                            << "' holds " << leader_key_ << "; serving the last table (degraded)";
+  } else if (!stale && logged_stale_) {
+    FLEETRATE_LOG(kInfo) << "replica " << options_.replica_id << ": rate tables move again";
+  }
+  logged_stale_ = stale;
+  return ok;
 }
 
 void RedisStore::UpdateLease(const RedisReply& reply, Timestamp asked_at) {
@@ -340,25 +418,55 @@ void RedisStore::UpdateLease(const RedisReply& reply, Timestamp asked_at) {
   }
 }
 
-bool RedisStore::FetchTable() {
+bool RedisStore::FetchTable(uint64_t sequence) {
   absl::StatusOr<RedisReply> reply = redis_.Command({"GET", table_key_});
   if (!reply.ok()) {
     NoteFailure(reply.status());
     return false;
   }
-  if (reply->type != RedisReply::Type::kString) return true;  // not published yet
+  if (reply->type == RedisReply::Type::kNil) return true;  // not published yet
+  // Whatever it holds, this sequence is not fetched again: a refused table is not re-read and
+  // re-logged every round; the next publication has a new sequence.
+  fetched_sequence_ = sequence;
   store::v1::StoredTables stored;
-  if (!stored.ParseFromString(reply->str)) {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++status_.errors;
-    status_.last_error = StrCat(table_key_, " does not hold a fleetrate table");
-    return false;
+  std::string why;
+  if (reply->type != RedisReply::Type::kString) {
+    why = StrCat("it is not a string (", Shown(reply->str), ")");
+  } else if (!stored.ParseFromString(reply->str)) {
+    why = "it does not hold a fleetrate table";
+  } else if (absl::Status s = ValidateStored(stored, options_.stored_limits); !s.ok()) {
+    why = std::string(s.message());
   }
-  PublishedTables published{stored.sequence(), FromStored(stored, nullptr)};
-  fetched_sequence_ = published.sequence;
-  std::lock_guard<std::mutex> lock(mu_);
-  latest_ = std::move(published);
-  ++status_.tables_fetched;
+  std::shared_ptr<const RateTables> tables;
+  if (why.empty()) tables = FromStored(stored, nullptr);
+  if (why.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    // A version that goes back would make clients keep a newer table they already hold.
+    if (latest_.tables != nullptr) {
+      for (const auto& [scope, rates] : tables->scopes) {
+        const ServiceRates* before = latest_.tables->Find(scope);
+        if (before != nullptr && rates->version < before->version) {
+          why = StrCat("the version of '", scope.service, "'/'", scope.environment,
+                       "' must not go back: served ", before->version, ", got ", rates->version);
+          break;
+        }
+      }
+    }
+    if (why.empty()) {
+      latest_ = PublishedTables{stored.sequence(), std::move(tables)};
+      ++status_.tables_fetched;
+      last_table_at_ = clock_.Now();
+      table_error_.clear();
+      return true;
+    }
+  }
+  why = StrCat(table_key_, " (sequence ", sequence, "): ", why);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    table_error_ = why;
+    ++status_.errors;
+  }
+  NoteInvalid(&StoreStatus::invalid_tables, StrCat("refused the table in ", why));
   return true;
 }
 
@@ -372,6 +480,29 @@ bool RedisStore::ReadStream(long long redis_now_ms) {
       NoteFailure(reply.status());
       return false;
     }
+    if (reply->is_error()) {
+      // Someone else's key under our stream's name: nothing to read, nothing can be written.
+      std::string why = StrCat(reports_key_, " is not a fleetrate report stream (",
+                               Shown(reply->str), "); reports are not shared until it is gone");
+      bool first;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        first = reports_error_.empty();
+        ++status_.errors;
+        status_.last_error = why;
+        reports_error_ = why;
+      }
+      if (first) FLEETRATE_LOG(kWarning) << "replica " << options_.replica_id << ": " << why;
+      return true;
+    }
+    if (batch == 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!reports_error_.empty()) {
+        FLEETRATE_LOG(kInfo) << "replica " << options_.replica_id << ": " << reports_key_
+                             << " is a report stream again";
+      }
+      reports_error_.clear();
+    }
     if (reply->type != RedisReply::Type::kArray || reply->elements.empty()) return true;
     const RedisReply& stream = reply->elements[0];
     if (stream.type != RedisReply::Type::kArray || stream.elements.size() != 2) return true;
@@ -383,24 +514,50 @@ bool RedisStore::ReadStream(long long redis_now_ms) {
 }
 
 void RedisStore::ApplyEntry(const RedisReply& entry, long long redis_now_ms) {
-  if (entry.type != RedisReply::Type::kArray || entry.elements.size() != 2) return;
+  if (entry.type != RedisReply::Type::kArray || entry.elements.size() != 2 ||
+      entry.elements[0].type != RedisReply::Type::kString) {
+    NoteInvalid(&StoreStatus::invalid_entries,
+                StrCat(reports_key_, " holds an entry that is not [id, fields]"));
+    return;
+  }
   last_id_ = entry.elements[0].str;
   const std::vector<RedisReply>& fields = entry.elements[1].elements;
   store::v1::ReportBatch batch;
+  int batches = 0;
   bool parsed = false;
   for (size_t i = 0; i + 1 < fields.size(); i += 2) {
-    if (fields[i].str == "r") parsed = batch.ParseFromString(fields[i + 1].str);
+    if (fields[i].str == "r") {
+      ++batches;
+      parsed = batch.ParseFromString(fields[i + 1].str);
+    }
   }
-  if (!parsed) {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++status_.errors;
-    status_.last_error = StrCat("stream entry ", last_id_, " is not a fleetrate report batch");
+  if (!parsed || batches != 1) {
+    NoteInvalid(&StoreStatus::invalid_entries,
+                StrCat("stream entry ", last_id_, " is not a fleetrate report batch"));
     return;
+  }
+  // One replica's flush holds at most its pending bound.
+  if (static_cast<size_t>(batch.reports_size()) > options_.max_pending_reports) {
+    NoteInvalid(&StoreStatus::invalid_entries,
+                StrCat("stream entry ", last_id_, ": reports: at most ",
+                       options_.max_pending_reports, " entries, got ", batch.reports_size()));
+    return;
+  }
+  std::vector<const store::v1::StoredReport*> valid;
+  valid.reserve(static_cast<size_t>(batch.reports_size()));
+  for (int i = 0; i < batch.reports_size(); ++i) {
+    if (absl::Status s = ValidateStored(batch.reports(i), options_.stored_limits); !s.ok()) {
+      NoteInvalid(&StoreStatus::invalid_reports,
+                  StrCat("stream entry ", last_id_, " reports[", i, "].", s.message()));
+      continue;
+    }
+    valid.push_back(&batch.reports(i));
   }
   const Timestamp now = clock_.Now();
   const long long entry_age_ms = std::max(0LL, redis_now_ms - EntryMillis(last_id_));
   std::lock_guard<std::mutex> lock(mu_);
-  for (const store::v1::StoredReport& stored : batch.reports()) {
+  for (const store::v1::StoredReport* valid_report : valid) {
+    const store::v1::StoredReport& stored = *valid_report;
     Duration sync_interval{};
     const ClientReport report = FromStored(stored, &sync_interval);
     const auto age = std::chrono::milliseconds(entry_age_ms + stored.age_at_flush_ms());
@@ -432,6 +589,121 @@ void RedisStore::Restore(PendingMap batch) {
     }
     pending_.emplace(key, std::move(p));
   }
+}
+
+size_t RedisStore::GuardStreamWrites(std::vector<std::vector<std::string>>* commands) const {
+  size_t xadd = 0;
+  for (size_t i = 0; i < commands->size(); ++i) {
+    std::vector<std::string>& command = (*commands)[i];
+    if (command.size() < 2 || command[1] != reports_key_) continue;
+    if (command[0] == "XADD") {
+      xadd = i;
+    } else if (command[0] == "PEXPIRE" && command.size() == 3) {
+      command = {"EVAL", kExpireStreamScript, "1", reports_key_, command[2]};
+    }
+  }
+  return xadd;
+}
+
+std::optional<LeaseRepair> LeaseToRepair(const RedisReply& holder, const RedisReply& pttl,
+                                         bool holds, std::chrono::milliseconds lease) {
+  // Ours: the renew script sets its expiry every round.
+  if (holds || pttl.type != RedisReply::Type::kInteger) return std::nullopt;
+  // A holder that follows the protocol never sets more than its lease.
+  const long long max_ms = 2 * lease.count();
+  if (pttl.integer == -2 || (pttl.integer >= 0 && pttl.integer <= max_ms)) return std::nullopt;
+  return LeaseRepair{holder.type == RedisReply::Type::kString ? holder.str : "", max_ms};
+}
+
+void RedisStore::RepairLease(const RedisReply& holder, const RedisReply& pttl) {
+  bool holds;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    holds = leader_;
+  }
+  const std::optional<LeaseRepair> repair = LeaseToRepair(holder, pttl, holds, options_.lease);
+  if (!repair) return;
+  const std::string& seen = repair->seen;
+  const long long max_ms = repair->max_pttl_ms;
+  absl::StatusOr<RedisReply> repaired =
+      redis_.Command({"EVAL", kRepairLeaseScript, "1", leader_key_, seen, std::to_string(max_ms)});
+  if (!repaired.ok()) {
+    NoteFailure(repaired.status());
+    return;
+  }
+  if (repaired->type != RedisReply::Type::kInteger || repaired->integer != 1) return;
+  const Timestamp now = clock_.Now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++status_.lease_repairs;
+  }
+  if (last_repair_log_ == Timestamp{} || now - last_repair_log_ >= kLogEvery) {
+    last_repair_log_ = now;
+    FLEETRATE_LOG(kWarning) << "replica " << options_.replica_id << ": the lease " << leader_key_
+                            << " held by '" << Shown(seen) << "' "
+                            << (pttl.integer == -1 ? std::string("had no expiry")
+                                                   : StrCat("expired in ", pttl.integer, " ms"))
+                            << ", beyond 2 x lease (" << max_ms
+                            << " ms): no replica holds it that way; deleted it and contending";
+  }
+  // Contend now rather than a round later.
+  const Timestamp asked_at = clock_.Now();
+  absl::StatusOr<RedisReply> set = redis_.Command({"SET", leader_key_, options_.replica_id, "NX",
+                                                   "PX", std::to_string(options_.lease.count())});
+  if (!set.ok()) {
+    NoteFailure(set.status());
+    return;
+  }
+  UpdateLease(*set, asked_at);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (leader_) status_.leader_id = options_.replica_id;
+}
+
+void RedisStore::NoteInvalid(uint64_t StoreStatus::*counter, std::string why) {
+  const Timestamp now = clock_.Now();
+  const bool log = last_invalid_log_ == Timestamp{} || now - last_invalid_log_ >= kLogEvery;
+  if (log) {
+    FLEETRATE_LOG(kWarning) << "replica " << options_.replica_id << ": " << why
+                            << (invalid_unlogged_ > 0
+                                    ? StrCat(" (and ", invalid_unlogged_,
+                                             " more refusals since the last such warning)")
+                                    : std::string())
+                            << "; not applied";
+    last_invalid_log_ = now;
+    invalid_unlogged_ = 0;
+  } else {
+    ++invalid_unlogged_;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  ++(status_.*counter);
+  status_.last_invalid = std::move(why);
+}
+
+std::chrono::milliseconds RedisStore::stale_after() const {
+  if (options_.stale_after.count() > 0) return options_.stale_after;
+  return std::max<std::chrono::milliseconds>(3 * options_.lease, std::chrono::seconds(10));
+}
+
+void RedisStore::FillDegraded(StoreStatus* s) const {
+  const Duration age = clock_.Now() - last_table_at_;
+  s->table_age_seconds = Seconds(age);
+  if (!s->connected) {
+    s->degraded_reason = StrCat("Redis is unreachable: ", status_.last_error);
+  } else if (!reports_error_.empty()) {
+    s->degraded_reason = reports_error_;
+  } else if (!reports_write_error_.empty()) {
+    s->degraded_reason = reports_write_error_;
+  } else if (!table_error_.empty()) {
+    s->degraded_reason =
+        StrCat("refused the last table: ", table_error_, "; serving the previous one");
+  } else if (age > stale_after()) {
+    s->degraded_reason =
+        StrCat("no new rate table for ", static_cast<long long>(Seconds(age)), " s (bound ",
+               stale_after().count() / 1000.0, " s); lease holder '", s->leader_id, "'");
+  } else {
+    s->degraded_reason.clear();
+  }
+  s->degraded = !s->degraded_reason.empty();
 }
 
 void RedisStore::NoteFailure(const absl::Status& status) {

@@ -22,6 +22,14 @@
 // the lease is contended again, nothing is replayed twice. Entry ids are Redis's own clock,
 // so report ages do not depend on the replicas' clocks.
 //
+// Untrusted contents. Everything read from Redis is validated as strictly as a Sync request
+// (stored_format.h): an invalid report or entry is dropped and counted, an invalid table is
+// refused and the last good one stays served. A lease held by someone else that cannot expire
+// (no PTTL, or one beyond 2 x lease) is deleted with a compare-and-delete script and contended
+// normally. A reports key that is not a stream is reported (degraded) and its expiry is never
+// refreshed. No new table for `stale_after` (rates stopped moving) is degraded too. Degraded
+// replicas stay ready: the last table is still the best answer they have.
+//
 // Thread-safe. One background thread talks to Redis; Report, Estimate, Publish and the status
 // accessors only touch state under a mutex.
 #pragma once
@@ -32,6 +40,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -40,6 +49,7 @@
 #include "server/common/clock.h"
 #include "server/store/redis_client.h"
 #include "server/store/store.h"
+#include "server/store/stored_format.h"
 
 namespace fleetrate::server {
 
@@ -56,7 +66,24 @@ struct RedisStoreOptions {
   size_t max_pending_reports = 100000;  // buffered while Redis is unreachable, one per client
   size_t max_entries_per_read = 512;
   AggregatorLimits limits;
+  StoredLimits stored_limits;  // what reports and tables read from Redis must meet
+  // No table published (leader) or fetched (follower) for this long: degraded. 0: 3 x lease, at
+  // least 10 s (a leader republishes every 5 s even when nothing changed).
+  std::chrono::milliseconds stale_after{0};
 };
+
+// A lease this replica does not hold that no replica could hold that way, from what a round
+// read: its holder (GET; an error if the key is not a string) and PTTL (-2 no key, -1 no
+// expiry). Such a lease has no expiry, or one beyond 2 x `lease`; the result holds the value
+// seen (empty if not a string), which the compare-and-delete script checks again. nullopt: leave
+// it alone (ours, absent, or expiring in time).
+struct LeaseRepair {
+  std::string seen;
+  long long max_pttl_ms = 0;
+};
+[[nodiscard]] std::optional<LeaseRepair> LeaseToRepair(const RedisReply& holder,
+                                                       const RedisReply& pttl, bool holds,
+                                                       std::chrono::milliseconds lease);
 
 class RedisStore final : public Store {
  public:
@@ -97,9 +124,20 @@ class RedisStore final : public Store {
   bool ReadStream(long long redis_now_ms);
   void ApplyEntry(const RedisReply& entry, long long redis_now_ms);
   void UpdateLease(const RedisReply& reply, Timestamp asked_at);
-  bool FetchTable();
+  bool FetchTable(uint64_t sequence);
   void ReleaseLease();
   void NoteFailure(const absl::Status& status);
+  // Untrusted contents (see the class comment).
+  // Makes the stream's expiry refresh conditional on the key being a stream; returns the index
+  // of the XADD in `commands` (0 if none).
+  size_t GuardStreamWrites(std::vector<std::vector<std::string>>* commands) const;
+  // After a round: a lease held by someone else with no sane expiry is deleted and contended.
+  void RepairLease(const RedisReply& holder, const RedisReply& pttl);
+  // Counts and logs (throttled) something read from Redis that was refused.
+  void NoteInvalid(uint64_t StoreStatus::*counter, std::string why);
+  // Degraded and its reason, from the state under mu_.
+  void FillDegraded(StoreStatus* s) const;
+  [[nodiscard]] std::chrono::milliseconds stale_after() const;
 
   const RedisStoreOptions options_;
   const Clock& clock_;
@@ -115,6 +153,10 @@ class RedisStore final : public Store {
   bool ever_connected_ = false;
   bool logged_unreachable_ = false;
   uint64_t fetched_sequence_ = 0;
+  Timestamp last_invalid_log_{};
+  uint64_t invalid_unlogged_ = 0;
+  Timestamp last_repair_log_{};
+  bool logged_stale_ = false;
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
@@ -128,6 +170,10 @@ class RedisStore final : public Store {
   uint64_t to_publish_sequence_ = 0;  // guarded by mu_
   PublishedTables latest_;            // guarded by mu_
   StoreStatus status_;                // guarded by mu_
+  std::string reports_error_;         // guarded by mu_; the reports key is not our stream
+  std::string reports_write_error_;   // guarded by mu_; the last append to the stream failed
+  std::string table_error_;           // guarded by mu_; the last table fetched was refused
+  Timestamp last_table_at_{};         // guarded by mu_; last table published or fetched
   std::thread thread_;
 };
 

@@ -35,6 +35,18 @@ struct StoreStatus {
   uint64_t tables_published = 0;  // by this replica as leader
   uint64_t tables_fetched = 0;    // published by a leader and fetched by this replica
   uint64_t leader_changes = 0;    // times this replica gained or lost the lease
+  // Redis is not trusted. Degraded: disconnected, or what Redis holds cannot be used (the
+  // reports key is not a stream, the last table fetched was refused), or no new table for
+  // longer than the store's bound ("rates stopped moving"); the reason says which. Cleared as
+  // soon as the cause goes away; last_error is cleared by the first round that succeeds.
+  bool degraded = false;
+  std::string degraded_reason;
+  std::string last_invalid;      // why the last report, entry or table read from Redis was refused
+  double table_age_seconds = 0;  // since the last table published or fetched; 0 for memory
+  uint64_t invalid_reports = 0;  // stored reports that failed validation (dropped)
+  uint64_t invalid_entries = 0;  // stream entries that are not a report batch (dropped)
+  uint64_t invalid_tables = 0;   // fetched tables that failed validation (not served)
+  uint64_t lease_repairs = 0;    // leases without a sane expiry this replica deleted
 };
 
 // A table a leader published, as a follower fetched it. `tables->policies` is null: the

@@ -2,9 +2,122 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "fleetrate/threshold.h"
+#include "server/common/strings.h"
+#include "server/common/utf8.h"
 
 namespace fleetrate::server {
 namespace {
+
+// The policy file's bounds (server/policy/policy.cc) on what a table carries from it.
+constexpr uint32_t kMaxQueueSize = 1 << 20;
+constexpr uint32_t kMaxDurationMs = 3'600'000;
+constexpr double kMaxBurst = 1000;
+
+absl::Status Invalid(std::string message) { return absl::InvalidArgumentError(std::move(message)); }
+
+// `field` is called only on error: valid input builds no strings.
+template <typename FieldName>
+absl::Status CheckString(const FieldName& field, const std::string& value, size_t max_bytes,
+                         bool required) {
+  if (required && value.empty()) return Invalid(StrCat(field(), ": required, got empty"));
+  if (value.size() > max_bytes) {
+    return Invalid(StrCat(field(), ": at most ", max_bytes, " bytes, got ", value.size()));
+  }
+  if (const size_t bad = FirstInvalidUtf8(value); bad != std::string_view::npos) {
+    return Invalid(
+        StrCat(field(), ": must be valid UTF-8, byte ", bad, " of ", value.size(), " is not"));
+  }
+  return absl::OkStatus();
+}
+
+template <typename FieldName>
+absl::Status CheckRate(const FieldName& field, double value, double max) {
+  if (!std::isfinite(value) || value < 0 || value > max) {
+    if (max == std::numeric_limits<double>::max()) {
+      return Invalid(StrCat(field(), ": must be finite and >= 0, got ", value));
+    }
+    return Invalid(StrCat(field(), ": must be finite and in [0, ", max, "], got ", value));
+  }
+  return absl::OkStatus();
+}
+
+template <typename FieldName>
+absl::Status CheckUint(const FieldName& field, uint64_t value, uint64_t min, uint64_t max) {
+  if (value < min || value > max) {
+    return Invalid(StrCat(field(), ": must be in [", min, ", ", max, "], got ", value));
+  }
+  return absl::OkStatus();
+}
+
+#define FLEETRATE_CHECK_STORED(expr)                   \
+  do {                                                 \
+    if (absl::Status s_ = (expr); !s_.ok()) return s_; \
+  } while (0)
+
+// No two entries of `ops` share an operation: an open-addressing set of indexes in a per-thread
+// buffer, as the Sync validation does (every replica validates every report it reads, so no
+// allocation per report; names are compared only when their hashes meet).
+template <typename Operations>
+absl::Status CheckDistinct(const Operations& ops, std::string_view field) {
+  size_t slots = 4;
+  while (slots < 2 * static_cast<size_t>(ops.size())) slots *= 2;
+  thread_local std::vector<int> table;
+  table.assign(slots, -1);
+  const std::hash<std::string_view> hash;
+  for (int i = 0; i < ops.size(); ++i) {
+    const std::string& name = ops.Get(i).operation();
+    for (size_t s = hash(name) & (slots - 1);; s = (s + 1) & (slots - 1)) {
+      if (table[s] < 0) {
+        table[s] = i;
+        break;
+      }
+      if (ops.Get(table[s]).operation() == name) {
+        return Invalid(StrCat(field, "[", i, "].operation: duplicate '", name, "'"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateKeyRate(const std::string& field, const store::v1::StoredKeyRate& in) {
+  const auto named = [&field](const char* name) {
+    return [&field, name] { return StrCat(field, ".", name); };
+  };
+  if (!std::isfinite(in.probability()) || in.probability() < 0 || in.probability() > 1) {
+    return Invalid(
+        StrCat(field, ".probability: must be finite and in [0, 1], got ", in.probability()));
+  }
+  if (const uint64_t want = ProbabilityToThreshold(in.probability()); in.threshold() != want) {
+    return Invalid(StrCat(field, ".threshold: must be (1 - probability) x 2^56 = ", want,
+                          " for probability ", in.probability(), " (at most ", kMaxThreshold,
+                          "), got ", in.threshold()));
+  }
+  constexpr double kAny = std::numeric_limits<double>::max();
+  FLEETRATE_CHECK_STORED(CheckRate(named("local_cap_per_second"), in.local_cap_per_second(), kAny));
+  FLEETRATE_CHECK_STORED(
+      CheckRate(named("lower_bound_per_second"), in.lower_bound_per_second(), kAny));
+  FLEETRATE_CHECK_STORED(
+      CheckRate(named("fleet_seen_per_second"), in.fleet_seen_per_second(), kAny));
+  FLEETRATE_CHECK_STORED(
+      CheckRate(named("fleet_sampled_per_second"), in.fleet_sampled_per_second(), kAny));
+  FLEETRATE_CHECK_STORED(CheckRate(named("wanted_probability"), in.wanted_probability(), kAny));
+  FLEETRATE_CHECK_STORED(CheckRate(named("burst"), in.burst(), kMaxBurst));
+  if (in.rule() < -1) return Invalid(StrCat(field, ".rule: must be >= -1, got ", in.rule()));
+  if (in.reasons() > 0xffff) {
+    return Invalid(StrCat(field, ".reasons: at most 16 bits, got ", in.reasons()));
+  }
+  return absl::OkStatus();
+}
 
 int64_t Millis(Duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
@@ -40,6 +153,111 @@ KeyRate FromStored(const store::v1::StoredKeyRate& in) {
 }
 
 }  // namespace
+
+absl::Status ValidateStored(const store::v1::StoredReport& in, const StoredLimits& limits) {
+  const auto named = [](const char* name) { return [name] { return name; }; };
+  FLEETRATE_CHECK_STORED(
+      CheckString(named("instance_id"), in.instance_id(), limits.max_instance_id_bytes, true));
+  FLEETRATE_CHECK_STORED(
+      CheckString(named("service"), in.service(), limits.max_service_bytes, true));
+  FLEETRATE_CHECK_STORED(
+      CheckString(named("environment"), in.environment(), limits.max_environment_bytes, false));
+  if (in.interval_ms() < 0 || in.interval_ms() > limits.max_interval_ms) {
+    return Invalid(StrCat("interval_ms: must be in [0, ", limits.max_interval_ms, "], got ",
+                          in.interval_ms()));
+  }
+  if (in.sync_interval_ms() < 0 || in.sync_interval_ms() > limits.max_interval_ms) {
+    return Invalid(StrCat("sync_interval_ms: must be in [0, ", limits.max_interval_ms, "], got ",
+                          in.sync_interval_ms()));
+  }
+  // A report is flushed before its client expires: 3 intervals at most.
+  if (in.age_at_flush_ms() < 0 || in.age_at_flush_ms() > 3 * limits.max_interval_ms) {
+    return Invalid(StrCat("age_at_flush_ms: must be in [0, ", 3 * limits.max_interval_ms, "], got ",
+                          in.age_at_flush_ms()));
+  }
+  if (in.operations_size() == 0) return absl::OkStatus();
+  if (in.interval_ms() == 0) {
+    return Invalid("interval_ms: must be > 0 when operations are reported, got 0");
+  }
+  if (static_cast<size_t>(in.operations_size()) > limits.max_operations) {
+    return Invalid(StrCat("operations: at most ", limits.max_operations, " entries, got ",
+                          in.operations_size()));
+  }
+  for (int i = 0; i < in.operations_size(); ++i) {
+    const store::v1::StoredOperation& op = in.operations(i);
+    FLEETRATE_CHECK_STORED(CheckString([i] { return StrCat("operations[", i, "].operation"); },
+                                       op.operation(), limits.max_operation_bytes, true));
+    if (static_cast<double>(op.roots_seen()) / static_cast<double>(in.interval_ms()) * 1000 >
+        limits.max_roots_per_second) {
+      return Invalid(StrCat("operations[", i, "].roots_seen: at most ", limits.max_roots_per_second,
+                            " per second of interval_ms (", in.interval_ms(), " ms), got ",
+                            op.roots_seen()));
+    }
+    if (op.roots_sampled() > op.roots_seen()) {
+      return Invalid(StrCat("operations[", i, "].roots_sampled: must be <= roots_seen (",
+                            op.roots_seen(), "), got ", op.roots_sampled()));
+    }
+  }
+  return CheckDistinct(in.operations(), "operations");
+}
+
+absl::Status ValidateStored(const store::v1::StoredTables& in, const StoredLimits& limits) {
+  constexpr double kAny = std::numeric_limits<double>::max();
+  FLEETRATE_CHECK_STORED(
+      CheckRate([] { return "budget_demand_per_second"; }, in.budget_demand_per_second(), kAny));
+  FLEETRATE_CHECK_STORED(CheckRate([] { return "budget_allocated_per_second"; },
+                                   in.budget_allocated_per_second(), kAny));
+  if (static_cast<size_t>(in.scopes_size()) > limits.max_scopes) {
+    return Invalid(
+        StrCat("scopes: at most ", limits.max_scopes, " entries, got ", in.scopes_size()));
+  }
+  std::set<std::pair<std::string_view, std::string_view>> scopes;
+  for (int i = 0; i < in.scopes_size(); ++i) {
+    const store::v1::StoredScopeRates& s = in.scopes(i);
+    const std::string prefix = StrCat("scopes[", i, "]");
+    const auto named = [&prefix](const char* name) {
+      return [&prefix, name] { return StrCat(prefix, ".", name); };
+    };
+    FLEETRATE_CHECK_STORED(
+        CheckString(named("service"), s.service(), limits.max_service_bytes, true));
+    FLEETRATE_CHECK_STORED(
+        CheckString(named("environment"), s.environment(), limits.max_environment_bytes, false));
+    if (!scopes.emplace(s.service(), s.environment()).second) {
+      return Invalid(
+          StrCat(prefix, ": duplicate scope '", s.service(), "'/'", s.environment(), "'"));
+    }
+    if (static_cast<size_t>(s.operations_size()) > limits.max_table_operations) {
+      return Invalid(StrCat(prefix, ".operations: at most ", limits.max_table_operations,
+                            " entries, got ", s.operations_size()));
+    }
+    for (int j = 0; j < s.operations_size(); ++j) {
+      const store::v1::StoredKeyRate& op = s.operations(j);
+      const std::string field = StrCat(prefix, ".operations[", j, "]");
+      FLEETRATE_CHECK_STORED(CheckString([&field] { return StrCat(field, ".operation"); },
+                                         op.operation(), limits.max_operation_bytes, true));
+      FLEETRATE_CHECK_STORED(ValidateKeyRate(field, op));
+    }
+    FLEETRATE_CHECK_STORED(CheckDistinct(s.operations(), StrCat(prefix, ".operations")));
+    FLEETRATE_CHECK_STORED(ValidateKeyRate(StrCat(prefix, ".default_rate"), s.default_rate()));
+    FLEETRATE_CHECK_STORED(CheckString(named("batch_profile_name"), s.batch_profile_name(),
+                                       limits.max_profile_name_bytes, false));
+    FLEETRATE_CHECK_STORED(
+        CheckUint(named("max_queue_size"), s.max_queue_size(), 1, kMaxQueueSize));
+    FLEETRATE_CHECK_STORED(
+        CheckUint(named("max_export_batch_size"), s.max_export_batch_size(), 1, kMaxQueueSize));
+    FLEETRATE_CHECK_STORED(
+        CheckUint(named("schedule_delay_ms"), s.schedule_delay_ms(), 1, kMaxDurationMs));
+    FLEETRATE_CHECK_STORED(
+        CheckUint(named("export_timeout_ms"), s.export_timeout_ms(), 1, kMaxDurationMs));
+    FLEETRATE_CHECK_STORED(
+        CheckRate(named("capture_errors_per_second"), s.capture_errors_per_second(), kAny));
+    FLEETRATE_CHECK_STORED(CheckUint(named("capture_slow_threshold_ms"),
+                                     s.capture_slow_threshold_ms(), 0, kMaxDurationMs));
+    FLEETRATE_CHECK_STORED(
+        CheckRate(named("capture_slow_per_second"), s.capture_slow_per_second(), kAny));
+  }
+  return absl::OkStatus();
+}
 
 void ToStored(const ClientReport& report, Duration sync_interval, store::v1::StoredReport* out) {
   out->set_service(report.scope.service);

@@ -314,20 +314,30 @@ HttpResponse DebugStore(const StoreStatus& status) {
   w.Key("connected");
   w.Bool(status.connected);
   w.Key("degraded");
-  w.Bool(!status.connected);
+  w.Bool(status.degraded || !status.connected);
+  w.Key("degraded_reason");
+  w.String(status.degraded_reason);
+  w.Key("table_age_seconds");
+  w.Double(status.table_age_seconds);
   w.Key("leader");
   w.Bool(status.leader);
   w.Key("leader_id");
   w.String(status.leader_id);
   w.Key("last_error");
   w.String(status.last_error);
+  w.Key("last_invalid");
+  w.String(status.last_invalid);
   for (const auto& [key, count] : {std::pair<const char*, uint64_t>{"errors", status.errors},
                                    {"reports_written", status.reports_written},
                                    {"reports_read", status.reports_read},
                                    {"reports_dropped", status.reports_dropped},
                                    {"tables_published", status.tables_published},
                                    {"tables_fetched", status.tables_fetched},
-                                   {"leader_changes", status.leader_changes}}) {
+                                   {"leader_changes", status.leader_changes},
+                                   {"invalid_reports", status.invalid_reports},
+                                   {"invalid_entries", status.invalid_entries},
+                                   {"invalid_tables", status.invalid_tables},
+                                   {"lease_repairs", status.lease_repairs}}) {
     w.Key(key);
     w.Uint(count);
   }

@@ -128,6 +128,30 @@ TEST_F(ServerMetricsTest, CountsSyncsByCodeAndPolicyLoadsByResult) {
   EXPECT_DOUBLE_EQ(Series(*registry_, "fleetrate_policy_last_load_success")[""], 0);
 }
 
+TEST_F(ServerMetricsTest, StoreDegradedStateAndRefusalsAreExported) {
+  StoreStatus status;
+  status.degraded = true;
+  status.degraded_reason = "refused the last table";
+  status.table_age_seconds = 12.5;
+  status.invalid_reports = 3;
+  status.invalid_tables = 1;
+  status.lease_repairs = 2;
+  metrics_.RecordStore(status);
+  EXPECT_EQ(Series(*registry_, "fleetrate_store_degraded")[""], 1);
+  EXPECT_EQ(Series(*registry_, "fleetrate_store_table_age_seconds")[""], 12.5);
+  EXPECT_EQ(Series(*registry_, "fleetrate_store_lease_repairs_total")[""], 2);
+  std::map<std::string, double> invalid = Series(*registry_, "fleetrate_store_invalid_total");
+  EXPECT_EQ(invalid["what=report,"], 3);
+  EXPECT_EQ(invalid["what=entry,"], 0);
+  EXPECT_EQ(invalid["what=table,"], 1);
+  // Counters follow the increase; the gauge follows the state.
+  status.degraded = false;
+  status.invalid_reports = 5;
+  metrics_.RecordStore(status);
+  EXPECT_EQ(Series(*registry_, "fleetrate_store_degraded")[""], 0);
+  EXPECT_EQ(Series(*registry_, "fleetrate_store_invalid_total")["what=report,"], 5);
+}
+
 TEST_F(ServerMetricsTest, CollectablesServeTheRegistryAndTheProcessMetrics) {
   std::vector<std::string> names;
   for (const auto& weak : metrics_.collectables()) {

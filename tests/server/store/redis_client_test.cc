@@ -1,6 +1,10 @@
 #include "server/store/redis_client.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -50,6 +54,29 @@ TEST(RedisClientTest, AnUnreachableServerIsUnavailableNotACrash) {
   ASSERT_FALSE(reply.ok());
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(std::string(reply.status().message()).find("127.0.0.1:1/0"), std::string::npos);
+  EXPECT_FALSE(client.connected());
+}
+
+TEST(RedisClientTest, ATimeoutSaysTimedOutAfterTheTimeout) {
+  // A listener that never answers: the kernel completes the handshake, nobody replies.
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(listener, 4), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string url = "redis://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  RedisClient client(*ParseRedisUrl("--store", url), std::chrono::milliseconds(150));
+  auto reply = client.Command({"PING"});
+  close(listener);
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable);
+  const std::string message(reply.status().message());
+  EXPECT_NE(message.find("timed out after 150 ms"), std::string::npos) << message;
+  EXPECT_EQ(message.find("Resource temporarily unavailable"), std::string::npos) << message;
   EXPECT_FALSE(client.connected());
 }
 

@@ -171,5 +171,33 @@ TEST(DebugConfigTest, YamlFormatReturnsTheDocumentAlone) {
   EXPECT_EQ(DebugConfig(nullptr, Get("/debug/config")).status, 503u);
 }
 
+TEST(DebugStoreTest, SaysWhyTheStoreIsDegradedAndCountsRefusals) {
+  StoreStatus status;
+  status.backend = "redis";
+  status.connected = true;
+  status.degraded = true;
+  status.degraded_reason = "refused the last table: fleetrate:table (sequence 9): probability";
+  status.last_invalid = "stream entry 1-0 reports[0].service: required, got empty";
+  status.table_age_seconds = 1.5;
+  status.invalid_reports = 4;
+  status.invalid_entries = 3;
+  status.invalid_tables = 2;
+  status.lease_repairs = 1;
+  const YAML::Node json = ParseJson(DebugStore(status));
+  EXPECT_TRUE(json["degraded"].as<bool>());
+  EXPECT_EQ(json["degraded_reason"].as<std::string>(), status.degraded_reason);
+  EXPECT_EQ(json["last_invalid"].as<std::string>(), status.last_invalid);
+  EXPECT_EQ(json["table_age_seconds"].as<double>(), 1.5);
+  EXPECT_EQ(json["invalid_reports"].as<int>(), 4);
+  EXPECT_EQ(json["invalid_entries"].as<int>(), 3);
+  EXPECT_EQ(json["invalid_tables"].as<int>(), 2);
+  EXPECT_EQ(json["lease_repairs"].as<int>(), 1);
+  // Disconnected is degraded whatever else holds.
+  StoreStatus down;
+  down.connected = false;
+  EXPECT_TRUE(ParseJson(DebugStore(down))["degraded"].as<bool>());
+  EXPECT_FALSE(ParseJson(DebugStore(StoreStatus{}))["degraded"].as<bool>());
+}
+
 }  // namespace
 }  // namespace fleetrate::server
