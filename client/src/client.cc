@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <random>
 #include <string_view>
 #include <utility>
@@ -116,9 +118,19 @@ Client::Client(ClientOptions options, std::unique_ptr<Exporter> exporter)
   if (options_.tls.enabled && !options_.tls.server_name.empty()) {
     args.SetSslTargetNameOverride(options_.tls.server_name);
   }
-  auto channel = grpc::CreateCustomChannel(options_.server_address, options_.credentials, args);
-  poller_ = std::make_unique<internal::Poller>(
-      options_, v1::SamplingService::NewStub(std::move(channel)), *sampler_, batcher_.get());
+  // gRPC's own reconnect backoff (1 s, x1.6, up to 120 s) follows max_backoff instead, so a
+  // channel never waits longer than the client's schedule to try the server again; a connect
+  // attempt may last max(max_backoff, 1 s) (gRPC's default is 20 s), at least 1 s so that a TLS
+  // handshake over a long path is not cut short.
+  const int max_backoff_ms = static_cast<int>(
+      std::min<int64_t>(options_.max_backoff.count(), std::numeric_limits<int>::max()));
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(max_backoff_ms, 1000));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_backoff_ms);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::clamp(max_backoff_ms, 1000, 20000));
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(options_.server_address, options_.credentials, args);
+  poller_ = std::make_unique<internal::Poller>(options_, v1::SamplingService::NewStub(channel),
+                                               *sampler_, batcher_.get(), channel);
   poller_->Start();
 }
 
@@ -142,6 +154,7 @@ ClientStats Client::stats() const noexcept {
   stats.table_version = sampler_->table_version();
   stats.tables_expired = poller_->tables_expired();
   stats.table_from_cache = poller_->table_from_cache();
+  stats.tables_rejected = poller_->tables_rejected();
   try {
     stats.sampler = sampler_->totals();
   } catch (...) {

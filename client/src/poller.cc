@@ -1,13 +1,17 @@
 #include "poller.h"
 
+#include <fcntl.h>
 #include <grpcpp/client_context.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <exception>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -44,14 +48,86 @@ void Log(const char* what, const std::string& detail) noexcept {
   std::fprintf(stderr, "fleetrate: %s%s\n", what, detail.c_str());
 }
 
+// A threshold may differ from (1 - p) * 2^56 by rounding, not by meaning something else.
+constexpr double kThresholdTolerance = 1e-4;
+
+absl::Status InvalidTable(const std::string& field, const std::string& rule) {
+  return absl::InvalidArgumentError(field + ": " + rule);
+}
+
+bool NonNegative(double value) { return std::isfinite(value) && value >= 0; }
+
+absl::Status ValidateRate(const v1::OperationRate& rate, const std::string& field) {
+  const double p = rate.probability();
+  if (!(std::isfinite(p) && p >= 0 && p <= 1)) {
+    return InvalidTable(field + ".probability", "must be in [0, 1], got " + std::to_string(p));
+  }
+  if (rate.threshold() > kMaxThreshold) {
+    return InvalidTable(field + ".threshold",
+                        "must be at most 2^56, got " + std::to_string(rate.threshold()));
+  }
+  if (std::abs(ThresholdToProbability(rate.threshold()) - p) > kThresholdTolerance) {
+    return InvalidTable(field + ".threshold", "must encode probability " + std::to_string(p) +
+                                                  " (T = (1 - p) * 2^56), got " +
+                                                  std::to_string(rate.threshold()));
+  }
+  const std::pair<const char*, double> amounts[] = {
+      {".local_cap_per_second", rate.local_cap_per_second()},
+      {".lower_bound_per_second", rate.lower_bound_per_second()},
+      {".burst", rate.burst()},
+  };
+  for (const auto& [name, value] : amounts) {
+    if (!NonNegative(value)) {
+      return InvalidTable(field + name, "must be finite and >= 0, got " + std::to_string(value));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Closes a file descriptor at scope exit.
+struct FileCloser {
+  int fd;
+  ~FileCloser() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+std::string ErrnoText() { return std::strerror(errno); }
+
 }  // namespace
 
+absl::Status ValidateTable(const v1::SyncResponse& response) {
+  if (response.table_version() == 0) return InvalidTable("table_version", "must be non-zero");
+  if (absl::Status s = ValidateRate(response.default_rate(), "default_rate"); !s.ok()) return s;
+  for (int i = 0; i < response.rates_size(); ++i) {
+    const v1::OperationRate& rate = response.rates(i);
+    const std::string field = "rates[" + std::to_string(i) + "]";
+    if (rate.operation().empty() || rate.operation().size() > Sampler::kMaxOperationNameBytes) {
+      return InvalidTable(field + ".operation",
+                          "must be 1 to " + std::to_string(Sampler::kMaxOperationNameBytes) +
+                              " bytes, got " + std::to_string(rate.operation().size()));
+    }
+    if (absl::Status s = ValidateRate(rate, field); !s.ok()) return s;
+  }
+  const std::pair<const char*, double> quotas[] = {
+      {"capture_policy.errors_per_second", response.capture_policy().errors_per_second()},
+      {"capture_policy.slow_per_second", response.capture_policy().slow_per_second()},
+  };
+  for (const auto& [name, value] : quotas) {
+    if (!NonNegative(value)) {
+      return InvalidTable(name, "must be finite and >= 0, got " + std::to_string(value));
+    }
+  }
+  return absl::OkStatus();
+}
+
 Poller::Poller(ClientOptions options, std::unique_ptr<v1::SamplingService::StubInterface> stub,
-               Sampler& sampler, Batcher* batcher)
+               Sampler& sampler, Batcher* batcher, std::shared_ptr<grpc::Channel> channel)
     : options_(std::move(options)),
       stub_(std::move(stub)),
       sampler_(sampler),
       batcher_(batcher),
+      channel_(std::move(channel)),
       interval_(options_.initial_sync_interval),
       rng_(std::random_device{}()) {}
 
@@ -102,7 +178,10 @@ void Poller::OnTimer() noexcept {
       }
       consecutive_failures_ = 0;
       backoff_ = Clock::duration::zero();
-      ApplyResponse(*response, /*from_cache=*/false);
+      // The counts were accepted either way; an impossible table is not applied.
+      if (response->not_modified() || AcceptTable(*response)) {
+        ApplyResponse(*response, /*from_cache=*/false);
+      }
       if (response->next_sync_interval_ms() > 0) {
         interval_ = milliseconds(response->next_sync_interval_ms());
       }
@@ -200,6 +279,7 @@ std::optional<v1::SyncResponse> Poller::SyncOnce(Clock::time_point deadline, boo
     counts->set_roots_sampled(pending.roots_sampled);
   }
 
+  ConnectNow(deadline);
   grpc::ClientContext context;
   // gRPC takes system_clock deadlines only; convert the remaining steady time.
   context.set_deadline(std::chrono::system_clock::now() +
@@ -330,22 +410,82 @@ void Poller::ExpireTableIfStale() {
       "");
 }
 
+void Poller::ConnectNow(Clock::time_point deadline) {
+  if (channel_ == nullptr ||
+      channel_->GetState(/*try_to_connect=*/false) != GRPC_CHANNEL_TRANSIENT_FAILURE) {
+    return;  // idle, connecting or ready: the Sync itself waits for the connection
+  }
+  // In TRANSIENT_FAILURE the channel fails every call at once until gRPC's reconnect timer
+  // fires; reset it, so this attempt connects (its state leaves TRANSIENT_FAILURE at once).
+  grpc::experimental::ChannelResetConnectionBackoff(channel_.get());
+  const Clock::time_point until =
+      std::min<Clock::time_point>(deadline, Clock::now() + milliseconds(100));
+  (void)channel_->WaitForStateChange(
+      GRPC_CHANNEL_TRANSIENT_FAILURE,
+      std::chrono::system_clock::now() +
+          std::max<Clock::duration>(until - Clock::now(), Clock::duration::zero()));
+}
+
+bool Poller::AcceptTable(const v1::SyncResponse& response) {
+  const absl::Status status = ValidateTable(response);
+  if (status.ok()) return true;
+  tables_rejected_.fetch_add(1, std::memory_order_relaxed);
+  // The server sends the same table again on every Sync: log each version once.
+  if (response.table_version() != rejected_version_) {
+    rejected_version_ = response.table_version();
+    Log("rate table from the server is invalid, keeping the current one: ",
+        "version " + std::to_string(response.table_version()) + ": " +
+            std::string(status.message()));
+  }
+  return false;
+}
+
+void Poller::RejectCache(const std::string& why) {
+  tables_rejected_.fetch_add(1, std::memory_order_relaxed);
+  Log("table cache ignored, using the initial strategy: ", options_.cache_path + ": " + why);
+}
+
 void Poller::LoadCache() {
   if (options_.cache_path.empty()) return;
-  std::error_code error;
-  const auto modified = std::filesystem::last_write_time(options_.cache_path, error);
-  if (error) return;  // no cache yet
-  const auto age = std::filesystem::file_time_type::clock::now() - modified;
+  // Non-blocking: opening a FIFO for reading would otherwise wait for a writer, forever.
+  const int fd = ::open(options_.cache_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    if (errno != ENOENT) RejectCache("cannot open: " + ErrnoText());  // ENOENT: no cache yet
+    return;
+  }
+  const FileCloser closer{fd};
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) return RejectCache("cannot stat: " + ErrnoText());
+  if (!S_ISREG(info.st_mode)) return RejectCache("not a regular file");
+  if (info.st_size > kMaxCacheBytes) {
+    return RejectCache("larger than " + std::to_string(kMaxCacheBytes) +
+                       " bytes: " + std::to_string(info.st_size));
+  }
+  const auto modified = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::seconds(info.st_mtim.tv_sec) +
+          std::chrono::nanoseconds(info.st_mtim.tv_nsec)));
+  const auto age = std::max<std::chrono::system_clock::duration>(
+      std::chrono::system_clock::now() - modified, std::chrono::system_clock::duration::zero());
   if (age >= options_.table_ttl) {
     Log("table cache is older than table_ttl, ignored: ", options_.cache_path);
     return;
   }
-  std::ifstream in(options_.cache_path, std::ios::binary);
+  std::string bytes(static_cast<size_t>(info.st_size), '\0');
+  size_t read = 0;
+  while (read < bytes.size()) {
+    const ssize_t n = ::read(fd, bytes.data() + read, bytes.size() - read);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return RejectCache("cannot read: " + ErrnoText());
+    if (n == 0) break;  // shrank since fstat
+    read += static_cast<size_t>(n);
+  }
+  bytes.resize(read);
   v1::SyncResponse response;
-  if (!in || !response.ParseFromIstream(&in) || response.table_version() == 0 ||
-      response.not_modified()) {
-    Log("table cache unreadable, ignored: ", options_.cache_path);
-    return;
+  if (!response.ParseFromString(bytes)) return RejectCache("not a serialized SyncResponse");
+  if (response.not_modified()) return RejectCache("a not_modified answer, not a table");
+  if (absl::Status status = ValidateTable(response); !status.ok()) {
+    return RejectCache(std::string(status.message()));
   }
   ApplyResponse(response, /*from_cache=*/true);
   // The TTL counts from when the server sent the table, not from now.
@@ -354,17 +494,44 @@ void Poller::LoadCache() {
 
 void Poller::SaveCache(const v1::SyncResponse& response) {
   if (options_.cache_path.empty()) return;
-  const std::string temp = options_.cache_path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out || !response.SerializeToOstream(&out)) {
-      Log("cannot write table cache: ", temp);
-      return;
+  // A new file (O_CREAT | O_EXCL): never follows a link or opens a FIFO someone put there.
+  std::string temp = options_.cache_path + ".tmp.XXXXXX";
+  std::string error;
+  const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
+  if (fd < 0) {
+    error = temp + ": " + ErrnoText();
+  } else {
+    std::string bytes;
+    bool ok = response.SerializeToString(&bytes);
+    for (size_t written = 0; ok && written < bytes.size();) {
+      const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        error = temp + ": " + ErrnoText();
+        ok = false;
+      } else {
+        written += static_cast<size_t>(n);
+      }
+    }
+    if (::close(fd) != 0 && ok) {
+      error = temp + ": " + ErrnoText();
+      ok = false;
+    }
+    if (ok && ::rename(temp.c_str(), options_.cache_path.c_str()) != 0) {
+      error = options_.cache_path + ": " + ErrnoText();
+      ok = false;
+    }
+    if (!ok) {
+      if (error.empty()) error = "cannot serialize the table";
+      ::unlink(temp.c_str());
     }
   }
-  std::error_code error;
-  std::filesystem::rename(temp, options_.cache_path, error);
-  if (error) Log("cannot write table cache: ", options_.cache_path + ": " + error.message());
+  if (error.empty()) {
+    cache_write_failing_ = false;
+    return;
+  }
+  if (!cache_write_failing_) Log("cannot write table cache: ", error);  // once per run of failures
+  cache_write_failing_ = true;
 }
 
 Poller::Clock::duration Poller::Jitter(Clock::duration d) {

@@ -17,11 +17,21 @@
 // Resilience: the last table is kept while Syncs fail until table_ttl has passed since it
 // arrived; then the Sampler returns to the initial strategy (logged, counted). With a
 // cache_path, a table younger than table_ttl is read at Start and each new table is written
-// (to a temporary file, then renamed).
+// (to a new temporary file in the same directory, then renamed). The cache is read only if it
+// is a regular file of at most kMaxCacheBytes (opened non-blocking: a FIFO, a directory or a
+// device is ignored, never waited on). Every table, from the server or the cache, must pass
+// ValidateTable; one that fails is ignored (logged, counted in tables_rejected).
+//
+// Reconnects: gRPC's own reconnect backoff (1 s, x1.6 per failed connect, up to 120 s) would
+// fail every Sync at once until its timer fires, however short max_backoff is. With the
+// channel given, an attempt that finds it in TRANSIENT_FAILURE resets that backoff and lets the
+// channel connect first, so the client's schedule decides when the server is tried.
 //
 // Thread safety: Start once; Shutdown and the stats accessors from any thread. All other state
 // belongs to the poller thread.
 #pragma once
+
+#include <grpcpp/channel.h>
 
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
@@ -38,11 +48,24 @@
 #include <string>
 #include <thread>
 
+#include "absl/status/status.h"
 #include "fleetrate/client.h"
 #include "fleetrate/sampler.h"
 #include "fleetrate/v1/sampling.grpc.pb.h"
 
 namespace fleetrate::internal {
+
+// The largest cache file read; gRPC's default limit of a received message, so every table
+// that arrived in a Sync fits.
+inline constexpr int64_t kMaxCacheBytes = int64_t{4} << 20;
+
+// Whether `response` (not a not_modified answer) holds a table the client can apply:
+// table_version non-zero; for the default rate and each listed rate, probability finite in
+// [0, 1], threshold at most 2^56 and within 1e-4 of the probability it encodes
+// (T = (1 - p) * 2^56), local cap, lower bound and burst finite and >= 0; listed operations
+// 1 to Sampler::kMaxOperationNameBytes bytes; capture quotas finite and >= 0.
+// INVALID_ARGUMENT names the first field that is not.
+[[nodiscard]] absl::Status ValidateTable(const v1::SyncResponse& response);
 
 class Poller {
  public:
@@ -51,9 +74,11 @@ class Poller {
 
   // `options` must be valid (Client::Create checks) with instance_id set. `sampler` must
   // outlive the Poller.
-  // `batcher` may be null; if not, it must outlive the Poller.
+  // `batcher` may be null; if not, it must outlive the Poller. `channel`, if given, is the one
+  // `stub` calls through (see Reconnects above).
   Poller(ClientOptions options, std::unique_ptr<v1::SamplingService::StubInterface> stub,
-         Sampler& sampler, Batcher* batcher = nullptr);
+         Sampler& sampler, Batcher* batcher = nullptr,
+         std::shared_ptr<grpc::Channel> channel = nullptr);
   ~Poller();  // Shutdown with the default timeout
   Poller(const Poller&) = delete;
   Poller& operator=(const Poller&) = delete;
@@ -69,6 +94,9 @@ class Poller {
   }
   [[nodiscard]] uint64_t tables_expired() const noexcept {
     return tables_expired_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] uint64_t tables_rejected() const noexcept {
+    return tables_rejected_.load(std::memory_order_relaxed);
   }
   [[nodiscard]] bool table_from_cache() const noexcept {
     return table_from_cache_.load(std::memory_order_relaxed);
@@ -96,7 +124,13 @@ class Poller {
   [[nodiscard]] double LocalCap(const v1::OperationRate& rate, const std::string& operation) const;
   // True when a cap computed now differs from the applied one by more than a quarter.
   [[nodiscard]] bool CapsMoved(const v1::SyncResponse& response) const;
+  // Lets a channel waiting out gRPC's reconnect backoff connect now, waiting for it to leave
+  // TRANSIENT_FAILURE at most until min(deadline, now + 100 ms).
+  void ConnectNow(Clock::time_point deadline);
+  // Whether a Sync's table passes ValidateTable; if not, logs (once per version) and counts.
+  bool AcceptTable(const v1::SyncResponse& response);
   void LoadCache();
+  void RejectCache(const std::string& why);
   void SaveCache(const v1::SyncResponse& response);
   void ExpireTableIfStale();
   Clock::duration Jitter(Clock::duration d);
@@ -105,6 +139,7 @@ class Poller {
   const std::unique_ptr<v1::SamplingService::StubInterface> stub_;
   Sampler& sampler_;
   Batcher* const batcher_;
+  const std::shared_ptr<grpc::Channel> channel_;  // may be null
 
   boost::asio::io_context io_{1};
   boost::asio::steady_timer timer_{io_};
@@ -122,6 +157,7 @@ class Poller {
   std::atomic<uint64_t> syncs_ok_{0};
   std::atomic<uint64_t> syncs_failed_{0};
   std::atomic<uint64_t> tables_expired_{0};
+  std::atomic<uint64_t> tables_rejected_{0};
   std::atomic<bool> table_from_cache_{false};
 
   // Poller thread only.
@@ -137,6 +173,8 @@ class Poller {
   std::map<std::string, double> applied_caps_;  // adaptive caps in the applied table
   BatcherStats reported_spans_;                 // the batcher's stats at the last successful Sync
   BatcherStats sending_spans_;                  // the stats the Sync in progress reports
+  uint64_t rejected_version_ = 0;               // the last table version refused (logged once)
+  bool cache_write_failing_ = false;            // the last cache write failed (logged once per run)
   std::mt19937_64 rng_;
 };
 

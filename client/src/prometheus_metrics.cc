@@ -84,6 +84,9 @@ std::vector<MetricFamily> ClientMetrics::Collect() const {
   f.Counter("fleetrate_client_tables_expired_total",
             "Times the rate table's TTL passed and the initial strategy returned",
             static_cast<double>(stats.tables_expired));
+  f.Counter("fleetrate_client_tables_rejected_total",
+            "Rate tables refused as invalid, from the server or the on-disk cache",
+            static_cast<double>(stats.tables_rejected));
 
   const BatcherStats& b = stats.batcher;
   f.Counter("fleetrate_client_spans_accepted_total", "Spans the batcher accepted",

@@ -6,6 +6,7 @@
 #include "server/common/utf8.h"
 #include "server/http/query.h"
 #include "server/jaeger/strategy.h"
+#include "server/service/metrics.h"
 
 namespace fleetrate::server {
 namespace {
@@ -29,12 +30,12 @@ JaegerMetrics::JaegerMetrics(prometheus::Registry& registry, size_t max_services
       max_services_(max_services) {}
 
 void JaegerMetrics::Count(const std::string& endpoint, const std::string& service) {
-  std::string label = service;
+  std::string label = SanitizeLabelValue(service);  // any UTF-8 gets here, NUL and CR included
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (services_.count(service) == 0) {
+    if (services_.count(label) == 0) {
       if (services_.size() < max_services_) {
-        services_.insert(service);
+        services_.insert(label);
       } else {
         label = "_other";
       }

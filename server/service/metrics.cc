@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "server/common/utf8.h"
+
 namespace fleetrate::server {
 namespace {
 
@@ -33,6 +35,34 @@ prometheus::Counter& SingleCounter(prometheus::Registry& registry, const std::st
 }
 
 }  // namespace
+
+std::string SanitizeLabelValue(std::string_view value) {
+  std::string out;
+  out.reserve(std::min(value.size(), kMaxLabelValueBytes));
+  for (size_t i = 0; i < value.size();) {
+    const auto byte = static_cast<unsigned char>(value[i]);
+    size_t length = 1;
+    if (byte >= 0xc2 && byte <= 0xdf) {
+      length = 2;
+    } else if (byte >= 0xe0 && byte <= 0xef) {
+      length = 3;
+    } else if (byte >= 0xf0 && byte <= 0xf4) {
+      length = 4;
+    }
+    std::string_view character = value.substr(i, length);
+    if (byte >= 0x80 && (length == 1 || FirstInvalidUtf8(character) != std::string_view::npos)) {
+      character = "_";  // not UTF-8: replaced byte by byte
+      length = 1;
+    } else if (byte < 0x20 || byte == 0x7f ||
+               (byte == 0xc2 && static_cast<unsigned char>(value[i + 1]) < 0xa0)) {
+      character = "_";  // a control character (C0, DEL, C1)
+    }
+    if (out.size() + character.size() > kMaxLabelValueBytes) break;
+    out.append(character);
+    i += length;
+  }
+  return out;
+}
 
 double ExpectedSampledPerSecond(const KeyRate& rate, size_t live_clients) {
   const double kept = rate.probability * rate.fleet_seen_per_second;
@@ -246,9 +276,12 @@ void ServerMetrics::RecordTable(const RateTables& tables) {
   budget_demand_.Set(tables.budget_demand_per_second);
   budget_allocated_.Set(tables.budget_allocated_per_second);
 
-  std::map<Scope, ScopeSeries> next_scopes;
+  std::map<Scope, ScopeSeries> next_scopes;  // by label values
   for (const ScopeTraffic& totals : scopes) {
-    const Scope& scope = totals.rates->scope;
+    Scope scope{SanitizeLabelValue(totals.rates->scope.service),
+                SanitizeLabelValue(totals.rates->scope.environment)};
+    // Scopes that differ only in replaced characters share one series: the busiest sets it.
+    if (next_scopes.count(scope) != 0) continue;
     ScopeSeries series;
     auto old = scope_series_.find(scope);
     if (old != scope_series_.end()) {
@@ -262,7 +295,7 @@ void ServerMetrics::RecordTable(const RateTables& tables) {
     series.seen->Set(totals.traffic.seen);
     series.sampled->Set(totals.traffic.sampled);
     series.target->Set(totals.traffic.target);
-    next_scopes.emplace(scope, series);
+    next_scopes.emplace(std::move(scope), series);
   }
   for (const auto& [scope, stale] : scope_series_) {
     scope_seen_.Remove(stale.seen);
@@ -273,16 +306,19 @@ void ServerMetrics::RecordTable(const RateTables& tables) {
 
   std::map<KeyLabels, prometheus::Gauge*> next_keys;
   for (const KeyTraffic& key : keys) {
-    KeyLabels labels{key.scope->service, key.scope->environment, *key.operation};
+    KeyLabels labels{SanitizeLabelValue(key.scope->service),
+                     SanitizeLabelValue(key.scope->environment),
+                     SanitizeLabelValue(*key.operation)};
+    if (next_keys.count(labels) != 0) continue;  // as for scopes: the busiest key sets it
     prometheus::Gauge* gauge = nullptr;
     auto old = key_series_.find(labels);
     if (old != key_series_.end()) {
       gauge = old->second;
       key_series_.erase(old);
     } else {
-      gauge = &key_probability_.Add({{"service", key.scope->service},
-                                     {"environment", key.scope->environment},
-                                     {"operation", *key.operation}});
+      gauge = &key_probability_.Add({{"service", std::get<0>(labels)},
+                                     {"environment", std::get<1>(labels)},
+                                     {"operation", std::get<2>(labels)}});
     }
     gauge->Set(key.probability);
     next_keys.emplace(std::move(labels), gauge);

@@ -27,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -35,6 +36,16 @@
 #include "server/store/store.h"
 
 namespace fleetrate::server {
+
+// The longest label value /metrics shows; a longer one is cut at a character boundary.
+inline constexpr size_t kMaxLabelValueBytes = 256;
+
+// `value` made safe as a Prometheus label value, for every label that comes from client input
+// (service, environment, operation): control characters (U+0000-U+001F, U+007F-U+009F, which
+// prometheus-cpp writes raw, except LF) and bytes that are not UTF-8 become '_', and the result
+// is cut to kMaxLabelValueBytes. Distinct values may map to one label value; callers that keep
+// a series per value key it by the sanitized value.
+[[nodiscard]] std::string SanitizeLabelValue(std::string_view value);
 
 struct MetricsLimits {
   size_t max_scope_series = 200;  // scopes with fleetrate_service_* gauges, busiest first
@@ -127,7 +138,8 @@ class ServerMetrics {
   std::mutex store_mu_;
   StoreStatus last_store_;  // guarded by store_mu_
 
-  std::mutex table_mu_;                                 // serializes RecordTable
+  std::mutex table_mu_;  // serializes RecordTable
+  // Keyed by sanitized label values (SanitizeLabelValue).
   std::map<Scope, ScopeSeries> scope_series_;           // guarded by table_mu_
   std::map<KeyLabels, prometheus::Gauge*> key_series_;  // guarded by table_mu_
 };

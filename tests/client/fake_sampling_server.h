@@ -112,9 +112,11 @@ class FakeSamplingService final : public v1::SamplingService::Service {
 
 class FakeSamplingServer {
  public:
-  FakeSamplingServer() {
+  // Listens on 127.0.0.1:`port`; 0 picks a free port.
+  explicit FakeSamplingServer(int port = 0) {
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.AddListeningPort("127.0.0.1:" + std::to_string(port), grpc::InsecureServerCredentials(),
+                             &port_);
     builder.RegisterService(&service_);
     server_ = builder.BuildAndStart();
   }

@@ -114,6 +114,41 @@ TEST(PollerTest, AppliesANewTable) {
   EXPECT_EQ(sampler.ShouldSample(Root("b", 0)).decision, Decision::kRecordAndSample);
 }
 
+// A table from the server is checked as a cached one is: an impossible one (here a threshold
+// that keeps everything with probability 0.5) is not applied, and is counted.
+TEST(PollerTest, AnImpossibleTableFromTheServerIsNotApplied) {
+  FakeSamplingServer server;
+  server.service().SetResponse(TableResponse(1, {{"a", 0.0}}, 0.0));
+  Sampler sampler(0.5);
+  auto poller = MakePoller(TestOptions(server.address()), sampler);
+  poller->Start();
+  ASSERT_TRUE(Eventually([&] { return sampler.table_version() == 1; }));
+  v1::SyncResponse bad = TableResponse(2, {{"a", 0.5}}, 0.0);
+  bad.mutable_rates(0)->set_threshold(0);
+  server.service().SetResponse(bad);
+  ASSERT_TRUE(Eventually([&] { return poller->tables_rejected() >= 2; }));
+  EXPECT_EQ(sampler.table_version(), 1u);  // the last valid table stays
+  EXPECT_EQ(sampler.ShouldSample(Root("a", kRandomnessMask)).decision, Decision::kDrop);
+  const uint64_t ok_before = poller->syncs_ok();
+  ASSERT_TRUE(Eventually([&] { return poller->syncs_ok() > ok_before; }));  // Syncs go on
+
+  server.service().SetResponse(TableResponse(3, {{"a", 1.0}}, 0.0));
+  ASSERT_TRUE(Eventually([&] { return sampler.table_version() == 3; }));
+  EXPECT_EQ(poller->syncs_failed(), 0u);  // the counts were accepted all along
+}
+
+TEST(ValidateTableTest, NamesTheFieldAndTheLimit) {
+  EXPECT_TRUE(ValidateTable(TableResponse(1, {{"a", 0.25}, {"b", 1.0}}, 0.0)).ok());
+  v1::SyncResponse response = TableResponse(1, {{"a", 0.25}, {"b", 0.5}}, 0.0);
+  response.mutable_rates(1)->set_threshold(ProbabilityToThreshold(0.25));
+  const absl::Status status = ValidateTable(response);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("rates[1].threshold"), std::string::npos) << status;
+  // Rounding is not a different meaning.
+  response.mutable_rates(1)->set_threshold(ProbabilityToThreshold(0.5) + 1000);
+  EXPECT_TRUE(ValidateTable(response).ok());
+}
+
 TEST(PollerTest, NotModifiedKeepsTheTable) {
   FakeSamplingServer server;
   server.service().SetResponse(TableResponse(3, {{"a", 1.0}}, 0.0));

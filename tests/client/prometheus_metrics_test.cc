@@ -17,6 +17,7 @@ using fleetrate::testing::Root;
 
 TEST(ClientMetricsTest, ScrapesTheClientsStatsInPrometheusTextFormat) {
   FakeSamplingServer server;
+  server.service().SetResponse(fleetrate::testing::TableResponse(1, {}, 1.0));
   ClientOptions options;
   options.server_address = server.address();
   options.service = "checkout";
@@ -37,6 +38,9 @@ TEST(ClientMetricsTest, ScrapesTheClientsStatsInPrometheusTextFormat) {
       text.find("fleetrate_client_roots_total{service=\"checkout\",decision=\"dropped\"} 0\n"),
       std::string::npos);
   EXPECT_NE(text.find("# TYPE fleetrate_client_syncs_total counter"), std::string::npos);
+  EXPECT_NE(text.find("fleetrate_client_tables_rejected_total{service=\"checkout\"} 0\n"),
+            std::string::npos)
+      << text;
   EXPECT_NE(
       text.find(
           "fleetrate_client_spans_dropped_total{service=\"checkout\",reason=\"queue_full\"} 0"),

@@ -117,5 +117,26 @@ TEST_F(JaegerEndpointTest, RequestsAreCountedPerEndpointAndService) {
             std::string::npos);
 }
 
+// A service name is any UTF-8, NUL and CR included; it becomes a label with those replaced, so
+// /metrics stays parseable (prometheus-cpp writes them raw).
+TEST_F(JaegerEndpointTest, ControlCharactersInTheServiceNeverReachMetrics) {
+  EXPECT_EQ(HttpGet(server_->http_port(), "/sampling?service=shop%0D%00x").status, 200u);
+  grpc::ClientContext context;
+  jaeger::api_v2::SamplingStrategyParameters request;
+  request.set_servicename(std::string("lim\r\0ited", 9));
+  jaeger::api_v2::SamplingStrategyResponse response;
+  ASSERT_TRUE(stub_->GetSamplingStrategy(&context, request, &response).ok());
+  auto metrics = HttpGet(server_->http_port(), "/metrics");
+  EXPECT_EQ(metrics.body.find('\0'), std::string::npos);
+  EXPECT_EQ(metrics.body.find('\r'), std::string::npos);
+  EXPECT_NE(metrics.body.find(
+                "fleetrate_jaeger_requests_total{endpoint=\"http\",service=\"shop__x\"} 1\n"),
+            std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find(
+                "fleetrate_jaeger_requests_total{endpoint=\"grpc\",service=\"lim__ited\"} 1\n"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace fleetrate::server

@@ -62,7 +62,9 @@ struct ClientOptions {
                                                             // next_sync_interval_ms
   std::chrono::milliseconds min_sync_interval{1'000};  // server's interval clamped to [min, max]
   std::chrono::milliseconds max_sync_interval{600'000};
-  std::chrono::milliseconds max_backoff{60'000};  // cap of exponential backoff on errors
+  // Cap of exponential backoff on errors; also of gRPC's own reconnect backoff, so the server
+  // is tried again within about max_backoff of coming back.
+  std::chrono::milliseconds max_backoff{60'000};
   std::chrono::milliseconds sync_timeout{5'000};  // gRPC deadline of one Sync
   // The initial strategy: before the first table, and after the table's TTL expired.
   double initial_probability = 0.001;
@@ -74,6 +76,9 @@ struct ClientOptions {
   std::chrono::milliseconds table_ttl{3'600'000};
   // Optional on-disk cache of the last table (binary SyncResponse), read at start if younger
   // than table_ttl, written (atomically, by rename) on each new table. Empty: no cache.
+  // Read only if it is a regular file of at most 4 MiB holding a table that passes the checks
+  // a table from the server passes; anything else (a FIFO, a directory, an impossible table)
+  // is ignored with a warning and counted in ClientStats::tables_rejected, never waited on.
   std::string cache_path;
   BatcherOptions batcher;  // used when Create is given an exporter
   // TLS to the server (fleetrate/tls.h); plaintext unless tls.enabled.
@@ -88,6 +93,9 @@ struct ClientStats {
   uint64_t table_version = 0;     // 0 until the first table arrived (and after its TTL)
   uint64_t tables_expired = 0;    // times the table's TTL sent the sampler back to initial
   bool table_from_cache = false;  // the current table was read from cache_path
+  // Tables refused as impossible (see Client::Create): from the server, or at cache_path
+  // (also: not a regular file, larger than 4 MiB, unreadable or unparsable).
+  uint64_t tables_rejected = 0;
   SamplerTotals sampler;
   BatcherStats batcher;  // zeros without a batcher
 };

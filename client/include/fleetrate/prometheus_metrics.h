@@ -11,6 +11,7 @@
 // nothing. Series (all with a `service` label): fleetrate_client_roots_total{decision},
 // fleetrate_client_lower_bound_kept_total, fleetrate_client_local_cap_dropped_total,
 // fleetrate_client_syncs_total{result}, fleetrate_client_tables_expired_total,
+// fleetrate_client_tables_rejected_total,
 // fleetrate_client_spans_accepted_total, fleetrate_client_spans_exported_total,
 // fleetrate_client_spans_dropped_total{reason}, fleetrate_client_spans_captured_total{reason},
 // fleetrate_client_queue_depth_spans, fleetrate_client_export_duration_seconds (summary:

@@ -101,6 +101,57 @@ TEST_F(ServerMetricsTest, OnlyTheBusiestScopesAndKeysGetSeriesAndStaleOnesAreRem
   EXPECT_TRUE(Series(*registry_, "fleetrate_key_probability").empty());
 }
 
+TEST(SanitizeLabelValueTest, ReplacesControlCharactersAndBadUtf8AndCapsTheLength) {
+  EXPECT_EQ(SanitizeLabelValue("GET /users/{id}"), "GET /users/{id}");
+  EXPECT_EQ(SanitizeLabelValue("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
+            "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");  // é € 😀 stay
+  EXPECT_EQ(SanitizeLabelValue(std::string("a\0b\rc\nd\te\x7f"
+                                           "f\x1b",
+                                           12)),
+            "a_b_c_d_e_f_");
+  EXPECT_EQ(SanitizeLabelValue("\xc2\x85|\xc2\x9f|\xc2\xa0"), "_|_|\xc2\xa0");  // C1; NBSP stays
+  EXPECT_EQ(SanitizeLabelValue("x\xff\xc3(\xed\xa0\x80"), "x__(___");  // not UTF-8, byte by byte
+  EXPECT_EQ(SanitizeLabelValue("\\ \""), "\\ \"");  // prometheus-cpp escapes these itself
+  EXPECT_EQ(SanitizeLabelValue(std::string(1000, 'o')), std::string(kMaxLabelValueBytes, 'o'));
+  // Cut at a character boundary, never inside one.
+  std::string euros;
+  for (int i = 0; i < 100; ++i) euros += "\xe2\x82\xac";
+  EXPECT_EQ(SanitizeLabelValue(euros).size(), kMaxLabelValueBytes / 3 * 3);
+}
+
+// Sync lets any UTF-8 through in service, environment and operation names, NUL and CR included;
+// prometheus-cpp writes those raw and a scrape that has them fails to parse.
+TEST_F(ServerMetricsTest, LabelsFromClientInputCarryNoControlCharacters) {
+  RateTables tables;
+  AddScope(tables, {std::string("cart\r\0", 6), "prod\x01"}, {{"GET\r\n", Rate(0.5, 100, 50)}});
+  // Differs from the first only in replaced characters: one series, set by the busier scope.
+  AddScope(tables, {std::string("cart\0\r", 6), "prod\x02"}, {{"GET\n\r", Rate(0.25, 10, 2)}});
+  metrics_.RecordTable(tables);
+  const std::string text = prometheus::TextSerializer().Serialize(registry_->Collect());
+  for (const char bad : {'\0', '\r', '\x01', '\x02'}) {
+    EXPECT_EQ(text.find(bad), std::string::npos) << static_cast<int>(bad);
+  }
+  EXPECT_DOUBLE_EQ(
+      Series(*registry_,
+             "fleetrate_service_roots_seen_per_second")["environment=prod_,service=cart__,"],
+      100);
+  EXPECT_DOUBLE_EQ(
+      Series(*registry_,
+             "fleetrate_key_probability")["environment=prod_,operation=GET__,service=cart__,"],
+      0.5);
+  // The series survive the busier scope leaving, and go when both have.
+  RateTables second;
+  AddScope(second, {std::string("cart\0\r", 6), "prod\x02"}, {{"GET\n\r", Rate(0.25, 10, 2)}});
+  metrics_.RecordTable(second);
+  EXPECT_DOUBLE_EQ(
+      Series(*registry_,
+             "fleetrate_service_roots_seen_per_second")["environment=prod_,service=cart__,"],
+      10);
+  metrics_.RecordTable(RateTables{});
+  EXPECT_TRUE(Series(*registry_, "fleetrate_service_roots_seen_per_second").empty());
+  EXPECT_TRUE(Series(*registry_, "fleetrate_key_probability").empty());
+}
+
 TEST(ExpectedSampledPerSecondTest, ProbabilityTimesSeenAndPerClientCapsForRateLimitedKeys) {
   KeyRate adaptive = Rate(0.01, 1000, 0);
   adaptive.local_cap_per_second = 20;  // fleet-wide burst cap of an adaptive key: not a limit
