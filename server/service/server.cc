@@ -3,9 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
-#include <fstream>
-#include <iterator>
-
+#include "server/common/file_read.h"
 #include "server/common/log.h"
 #include "server/common/strings.h"
 #include "server/config/settings.h"
@@ -147,8 +145,8 @@ absl::Status Server::Start() {
     PolicyWatcher::Parser parser = ParsePolicies;
     if (options_.policy_is_jaeger) {
       // The policies hold the converted YAML; the watcher compares against the file's JSON.
-      std::ifstream file(options_.policy_path, std::ios::binary);
-      in_force.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+      absl::StatusOr<FileSnapshot> file = ReadRegularFile(options_.policy_path, kMaxPolicyFileBytes);
+      in_force = file.ok() ? std::move(file->content) : std::string();
       parser = ParseJaegerStrategies;
     }
     policy_watcher_ = std::make_unique<PolicyWatcher>(
