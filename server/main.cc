@@ -11,8 +11,8 @@
 
 #include "absl/synchronization/mutex.h"
 #include "server/common/clock.h"
-#include "server/common/log.h"
 #include "server/common/grpc_log.h"
+#include "server/common/log.h"
 #include "server/common/protobuf_log.h"
 #include "server/config/admin_token.h"
 #include "server/config/settings.h"

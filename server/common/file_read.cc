@@ -100,8 +100,8 @@ absl::StatusOr<FileSnapshot> ReadRegularFile(const std::string& path, size_t max
     filled += static_cast<size_t>(n);
   }
   if (filled > max_bytes) {
-    return absl::ResourceExhaustedError(StrCat("'", path, "' grew over the limit of ", max_bytes,
-                                               " bytes while being read"));
+    return absl::ResourceExhaustedError(
+        StrCat("'", path, "' grew over the limit of ", max_bytes, " bytes while being read"));
   }
   out.content.resize(filled);
   struct stat after {};

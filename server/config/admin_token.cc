@@ -17,8 +17,9 @@ absl::Status CheckAdminToken(std::string_view source, std::string_view token) {
     }
     if (c < 0x21 || c > 0x7e) {
       return absl::InvalidArgumentError(
-          StrCat(source, ": the admin token must be printable ASCII (what an authorization "
-                         "header carries), with no control or non-ASCII bytes"));
+          StrCat(source,
+                 ": the admin token must be printable ASCII (what an authorization "
+                 "header carries), with no control or non-ASCII bytes"));
     }
   }
   if (token.size() < kMinAdminTokenBytes) {
@@ -38,8 +39,7 @@ absl::StatusOr<std::string> ReadAdminTokenFile(const std::string& path) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   if (line.empty()) {
     return absl::InvalidArgumentError(StrCat(
-        kFlag, ": '", path, "' ",
-        file->content.empty() ? "is empty" : "has a blank first line",
+        kFlag, ": '", path, "' ", file->content.empty() ? "is empty" : "has a blank first line",
         "; the token must be on the first line"));
   }
   if (absl::Status s = CheckAdminToken(StrCat(kFlag, " '", path, "'"), line); !s.ok()) return s;

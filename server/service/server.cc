@@ -4,6 +4,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "server/common/file_read.h"
+#include "server/common/grpc_log.h"
 #include "server/common/log.h"
 #include "server/common/strings.h"
 #include "server/config/settings.h"
@@ -116,6 +117,15 @@ absl::Status Server::Start() {
   };
   if (pems->enabled()) {
     http_options.tls = *pems;
+    tls_handshake_failures_ =
+        &prometheus::BuildCounter()
+             .Name("fleetrate_tls_handshake_failures_total")
+             .Help(
+                 "TLS handshakes on the gRPC port that failed (plaintext clients, untrusted or "
+                 "missing client certificates); gRPC's log line for each is rate-limited")
+             .Register(*metrics_.registry())
+             .Add({});
+    tls_handshake_failures_seen_ = GrpcHandshakeFailures();
   }
   if (options_.protect_reads) {
     // What AdminService's reads show, over HTTP. Jaeger's /sampling, /metrics and the probes
@@ -145,7 +155,8 @@ absl::Status Server::Start() {
     PolicyWatcher::Parser parser = ParsePolicies;
     if (options_.policy_is_jaeger) {
       // The policies hold the converted YAML; the watcher compares against the file's JSON.
-      absl::StatusOr<FileSnapshot> file = ReadRegularFile(options_.policy_path, kMaxPolicyFileBytes);
+      absl::StatusOr<FileSnapshot> file =
+          ReadRegularFile(options_.policy_path, kMaxPolicyFileBytes);
       in_force = file.ok() ? std::move(file->content) : std::string();
       parser = ParseJaegerStrategies;
     }
@@ -166,6 +177,13 @@ absl::Status Server::Start() {
 }
 
 void Server::Recompute() {
+  if (tls_handshake_failures_ != nullptr) {
+    const uint64_t total = GrpcHandshakeFailures();
+    if (total > tls_handshake_failures_seen_) {
+      tls_handshake_failures_->Increment(static_cast<double>(total - tls_handshake_failures_seen_));
+      tls_handshake_failures_seen_ = total;
+    }
+  }
   const Timestamp now = clock_.Now();
   publisher_->Recompute(now);
   if (const std::shared_ptr<const RateTables> tables = publisher_->Current()) {

@@ -23,8 +23,9 @@ TEST(GrpcLogTest, HandshakeFailuresBecomeRateLimitedWarningLinesAndAreCounted) {
   const uint64_t before = GrpcHandshakeFailures();
   testing::internal::CaptureStderr();
   for (int i = 0; i < 10; ++i) {
-    gpr_log(GPR_ERROR, "Handshake failed with fatal error SSL_ERROR_SSL: error:0A00010B:SSL "
-                       "routines::wrong version number.");
+    gpr_log(GPR_ERROR,
+            "Handshake failed with fatal error SSL_ERROR_SSL: error:0A00010B:SSL "
+            "routines::wrong version number.");
   }
   const std::string log = testing::internal::GetCapturedStderr();
   EXPECT_EQ(CountOf(log, "\n"), 3) << log;

@@ -87,7 +87,8 @@ TEST_F(TlsTest, ACertificateOrKeyOpenSslCannotParseIsNamed) {
 TEST_F(TlsTest, ADirectoryOrMissingFileIsNamedWithItsFlag) {
   auto dir = ReadTlsFiles({*dir_, Path("server.key"), ""});
   ASSERT_FALSE(dir.ok());
-  EXPECT_EQ(dir.status().message(), "--tls-cert: '" + *dir_ + "' is a directory, not a regular file");
+  EXPECT_EQ(dir.status().message(),
+            "--tls-cert: '" + *dir_ + "' is a directory, not a regular file");
   auto missing = ReadTlsFiles({Path("server.pem"), Path("server.key"), Path("none.pem")});
   EXPECT_EQ(missing.status().message(), "--tls-client-ca: '" + Path("none.pem") +
                                             "' cannot be read (No such file or directory)");

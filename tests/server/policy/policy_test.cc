@@ -1,7 +1,6 @@
 #include "server/policy/policy.h"
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>

@@ -216,7 +216,8 @@ TEST_F(PolicyWatcherTest, AFileOverTheSizeLimitIsRefusedNamingTheLimit) {
   EXPECT_FALSE(watcher_->CheckNow());
   EXPECT_TRUE(applied_.empty());
   ASSERT_EQ(results_.size(), 1u);
-  EXPECT_EQ(results_[0].message(), "'" + path_ + "' is 4194305 bytes, over the limit of 4194304 bytes");
+  EXPECT_EQ(results_[0].message(),
+            "'" + path_ + "' is 4194305 bytes, over the limit of 4194304 bytes");
 }
 
 }  // namespace
