@@ -206,9 +206,9 @@ Flags (each also settable through the environment variable shown; flags win):
                          its first line, at least 16 printable characters, no spaces;
                          without one, SetPolicies is disabled
 
-The policy file is watched: a valid edit applies once it has been the same for two polls
-(about 1 s); an invalid one, an empty one (write {} for all defaults), a directory or a FIFO
-is logged and counted, and the last good policies stay.
+The policy file is watched: a valid edit applies within about 2 s, once two polls saw it
+unchanged (never half-written); an invalid one, an empty one (write {} for all defaults), a
+directory or a FIFO is logged and counted, and the last good policies stay.
   -h, --help             this text
 
 SIGTERM or SIGINT stops the server cleanly: in-flight calls finish first.
