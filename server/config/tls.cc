@@ -44,6 +44,10 @@ struct KeyFree {
 };
 using Bio = std::unique_ptr<BIO, BioFree>;
 
+// OpenSSL's default would ask the terminal for the passphrase of an encrypted key and block the
+// start; gRPC cannot use such a key either, so none is given.
+int NoPassphrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*userdata*/) { return 0; }
+
 Bio BioOf(const std::string& text) {
   return Bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
 }
@@ -94,10 +98,10 @@ absl::StatusOr<std::vector<std::string>> CheckCertificateAndKey(
   if (!pems.enabled()) return warnings;
   Bio cert_bio = BioOf(pems.cert_chain);
   std::unique_ptr<X509, X509Free> cert(
-      cert_bio ? PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr) : nullptr);
+      cert_bio ? PEM_read_bio_X509(cert_bio.get(), nullptr, NoPassphrase, nullptr) : nullptr);
   Bio key_bio = BioOf(pems.private_key);
   std::unique_ptr<EVP_PKEY, KeyFree> key(
-      key_bio ? PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr) : nullptr);
+      key_bio ? PEM_read_bio_PrivateKey(key_bio.get(), nullptr, NoPassphrase, nullptr) : nullptr);
   ERR_clear_error();  // the reasons are in the messages below; keep OpenSSL's queue clean
   if (!cert) {
     return absl::InvalidArgumentError(

@@ -104,8 +104,10 @@ absl::Status Server::Start() {
   grpc_server_ = builder.BuildAndStart();
   if (!grpc_server_ || selected_port == 0) {
     grpc_server_.reset();
-    return absl::UnavailableError(StrCat("cannot listen for gRPC on ", options_.grpc_listen,
-                                         " (address in use or not available)"));
+    return absl::UnavailableError(
+        StrCat("cannot listen for gRPC on ", options_.grpc_listen,
+               pems->enabled() ? " (address in use or not available, or gRPC refused the TLS files)"
+                               : " (address in use or not available)"));
   }
   grpc_port_ = static_cast<uint16_t>(selected_port);
 

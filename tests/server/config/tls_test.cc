@@ -28,6 +28,11 @@ class TlsTest : public ::testing::Test {
                                   "ec_paramgen_curve:prime256v1 -nodes -days 365 -subj /CN=year "
                                   "-keyout year.key -out year.pem >/dev/null 2>&1")
                                      .c_str()) == 0;
+    // The server's key, encrypted with a passphrase.
+    made_ = made_ && std::system(("cd " + *dir_ +
+                                  " && openssl pkey -in server.key -aes256 -passout pass:secret "
+                                  "-out encrypted.key >/dev/null 2>&1")
+                                     .c_str()) == 0;
   }
   static void TearDownTestSuite() {
     fs::remove_all(*dir_);
@@ -82,6 +87,14 @@ TEST_F(TlsTest, ACertificateOrKeyOpenSslCannotParseIsNamed) {
   EXPECT_NE(key.status().message().find("--tls-key: '" + Path("server.pem") + "' holds no"),
             std::string::npos)
       << key.status();
+}
+
+// OpenSSL would otherwise ask the terminal for the passphrase, and the start would wait on it.
+TEST_F(TlsTest, AnEncryptedKeyIsRefusedWithoutAskingForAPassphrase) {
+  auto pems = ReadTlsFiles({Path("server.pem"), Path("encrypted.key"), ""});
+  ASSERT_FALSE(pems.ok());
+  EXPECT_EQ(pems.status().message(), "--tls-key: '" + Path("encrypted.key") +
+                                         "' holds no unencrypted PEM private key OpenSSL can read");
 }
 
 TEST_F(TlsTest, ADirectoryOrMissingFileIsNamedWithItsFlag) {
