@@ -11,6 +11,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "server/common/clock.h"
+#include "server/common/file_read.h"
 #include "server/common/grpc_log.h"
 #include "server/common/log.h"
 #include "server/common/protobuf_log.h"
@@ -25,8 +26,14 @@ using namespace fleetrate::server;
 
 namespace {
 
+// A policy file modified less than this long ago is read until it stops changing, so one being
+// written as the server starts is loaded whole (errors are the load's to report).
+constexpr std::chrono::milliseconds kStartSettle{300};
+
 std::shared_ptr<const Policies> LoadPolicies(const Settings& settings) {
   if (!settings.jaeger_strategies_path.empty()) {
+    static_cast<void>(
+        WaitForStableFile(settings.jaeger_strategies_path, kMaxPolicyFileBytes, kStartSettle));
     auto policies = LoadJaegerStrategiesFile(settings.jaeger_strategies_path);
     if (!policies.ok()) {
       FLEETRATE_LOG(kError) << "--jaeger-strategies: invalid Jaeger strategies file: "
@@ -46,6 +53,7 @@ std::shared_ptr<const Policies> LoadPolicies(const Settings& settings) {
     defaults->source_name = "built-in defaults";
     return std::make_shared<const Policies>(*defaults);
   }
+  static_cast<void>(WaitForStableFile(settings.config_path, kMaxPolicyFileBytes, kStartSettle));
   auto policies = LoadPoliciesFile(settings.config_path);
   if (!policies.ok()) {
     FLEETRATE_LOG(kError) << "--config: invalid policy file: " << policies.status().message();

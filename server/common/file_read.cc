@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include "server/common/strings.h"
 
@@ -107,6 +108,26 @@ absl::StatusOr<FileSnapshot> ReadRegularFile(const std::string& path, size_t max
   struct stat after {};
   out.stamp = ::fstat(fd, &after) == 0 ? StampOf(after) : StampOf(st);
   return out;
+}
+
+absl::Status WaitForStableFile(const std::string& path, size_t max_bytes,
+                               std::chrono::milliseconds settle, int tries) {
+  absl::StatusOr<FileSnapshot> last = ReadRegularFile(path, max_bytes);
+  if (!last.ok()) return last.status();
+  const auto wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+  if (wall_ns - last->stamp.mtime_ns >= std::chrono::nanoseconds(settle).count()) {
+    return absl::OkStatus();
+  }
+  for (int i = 0; i < tries; ++i) {
+    std::this_thread::sleep_for(settle);
+    absl::StatusOr<FileSnapshot> now = ReadRegularFile(path, max_bytes);
+    if (!now.ok()) return now.status();
+    if (now->content == last->content && now->stamp == last->stamp) return absl::OkStatus();
+    last = std::move(now);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace fleetrate::server

@@ -16,6 +16,7 @@
 // Thread-safe (no shared state); blocks only on the disk read itself.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -48,5 +49,13 @@ struct FileSnapshot {
 // RESOURCE_EXHAUSTED (larger than max_bytes, naming the limit), INTERNAL (a read error).
 [[nodiscard]] absl::StatusOr<FileSnapshot> ReadRegularFile(const std::string& path,
                                                            size_t max_bytes);
+
+// For start-up only (it sleeps, and reads the wall clock to compare with the file's mtime):
+// returns at once when `path` was last modified at least `settle` ago; else reads it every
+// `settle` until two reads agree (content and stamp), at most `tries` times, so a file being
+// written as the server starts is loaded whole. Returns ReadRegularFile's error, or OK (also
+// when the file kept changing: the caller's load then decides).
+[[nodiscard]] absl::Status WaitForStableFile(const std::string& path, size_t max_bytes,
+                                             std::chrono::milliseconds settle, int tries = 10);
 
 }  // namespace fleetrate::server

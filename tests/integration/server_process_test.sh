@@ -44,6 +44,16 @@ check "--config EMPTY fails saying it is empty" $?
 mkfifo "$work/fifo.yaml"
 fails_with 1 "'$work/fifo.yaml' is a FIFO, not a regular file" "$work/out" --config "$work/fifo.yaml"
 check "--config FIFO fails at once instead of hanging" $?
+# A file still being written when the server starts is loaded whole: the writer pauses
+# 150 ms after the first rule; the server waits until the file stops changing.
+printf 'rules:\n  - service: cart\n    probability: 1\n' >"$work/growing.yaml"
+( sleep 0.15; printf '  - service: health\n    probability: 0\n' >>"$work/growing.yaml" ) &
+writer=$!
+start_server "$work/growing.log" "$bin" --config "$work/growing.yaml"
+wait "$writer"
+grep -q "policies loaded from $work/growing.yaml: 2 rules" "$work/growing.log"
+check "a policy file written as the server starts is loaded whole" $?
+kill -9 "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null
 printf '{}\n' >"$work/braces.yaml"
 start_server "$work/braces.log" "$bin" --config "$work/braces.yaml"
 check "--config with {} starts with all defaults" $?

@@ -4,9 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <thread>
 
 namespace fleetrate::server {
 namespace {
@@ -87,6 +89,34 @@ TEST_F(FileReadTest, AnEmptyFileIsReadAsEmpty) {
   auto file = ReadRegularFile(Path("empty"), 100);
   ASSERT_TRUE(file.ok()) << file.status();
   EXPECT_EQ(file->content, "");
+}
+
+TEST_F(FileReadTest, WaitForStableFileReturnsAtOnceForAnOldFile) {
+  std::ofstream(Path("old")) << "rules: []\n";
+  fs::last_write_time(Path("old"), fs::file_time_type::clock::now() - std::chrono::hours(1));
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(WaitForStableFile(Path("old"), 100, std::chrono::milliseconds(300)).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(250));
+  EXPECT_TRUE(
+      absl::IsNotFound(WaitForStableFile(Path("none"), 100, std::chrono::milliseconds(300))));
+}
+
+// A file being written as the server starts: the wait ends only once the writer is done.
+TEST_F(FileReadTest, WaitForStableFileWaitsForAWriterThatPauses) {
+  std::ofstream out(Path("new"), std::ios::binary);
+  out << "rules:\n" << std::flush;
+  std::atomic<bool> written{false};
+  std::thread writer([&out, &written] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    out << "  - probability: 0\n" << std::flush;
+    written = true;
+  });
+  EXPECT_TRUE(WaitForStableFile(Path("new"), 100, std::chrono::milliseconds(300)).ok());
+  EXPECT_TRUE(written) << "returned while the file was still being written";
+  writer.join();
+  auto file = ReadRegularFile(Path("new"), 100);
+  ASSERT_TRUE(file.ok());
+  EXPECT_EQ(file->content, "rules:\n  - probability: 0\n");
 }
 
 }  // namespace
