@@ -5,15 +5,17 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
 #include "server/common/clock.h"
+#include "server/common/file_read.h"
+#include "server/common/grpc_log.h"
 #include "server/common/log.h"
 #include "server/common/protobuf_log.h"
+#include "server/config/admin_token.h"
 #include "server/config/settings.h"
 #include "server/jaeger/strategies_file.h"
 #include "server/policy/policy.h"
@@ -24,11 +26,18 @@ using namespace fleetrate::server;
 
 namespace {
 
+// A policy file modified less than this long ago is read until it stops changing, so one being
+// written as the server starts is loaded whole (errors are the load's to report).
+constexpr std::chrono::milliseconds kStartSettle{300};
+
 std::shared_ptr<const Policies> LoadPolicies(const Settings& settings) {
   if (!settings.jaeger_strategies_path.empty()) {
+    static_cast<void>(
+        WaitForStableFile(settings.jaeger_strategies_path, kMaxPolicyFileBytes, kStartSettle));
     auto policies = LoadJaegerStrategiesFile(settings.jaeger_strategies_path);
     if (!policies.ok()) {
-      FLEETRATE_LOG(kError) << "invalid Jaeger strategies file: " << policies.status().message();
+      FLEETRATE_LOG(kError) << "--jaeger-strategies: invalid Jaeger strategies file: "
+                            << policies.status().message();
       return nullptr;
     }
     FLEETRATE_LOG(kInfo) << "policies converted from Jaeger strategies file "
@@ -44,9 +53,10 @@ std::shared_ptr<const Policies> LoadPolicies(const Settings& settings) {
     defaults->source_name = "built-in defaults";
     return std::make_shared<const Policies>(*defaults);
   }
+  static_cast<void>(WaitForStableFile(settings.config_path, kMaxPolicyFileBytes, kStartSettle));
   auto policies = LoadPoliciesFile(settings.config_path);
   if (!policies.ok()) {
-    FLEETRATE_LOG(kError) << "invalid policy file: " << policies.status().message();
+    FLEETRATE_LOG(kError) << "--config: invalid policy file: " << policies.status().message();
     return nullptr;
   }
   FLEETRATE_LOG(kInfo) << "policies loaded from " << settings.config_path << ": "
@@ -69,6 +79,7 @@ int main(int argc, char** argv) {
   }
   SetLogLevel(settings->log_level);
   RouteProtobufLogs();  // rate-limited: bad requests make protobuf log once each
+  RouteGrpcLogs();      // rate-limited: every failed TLS handshake makes gRPC log a line
 
   std::shared_ptr<const Policies> policies = LoadPolicies(*settings);
   if (!policies) return 1;
@@ -95,12 +106,12 @@ int main(int argc, char** argv) {
   options.admin_token = settings->admin_token;
   options.tls = settings->tls;
   if (!settings->admin_token_file.empty()) {
-    std::ifstream token_file(settings->admin_token_file);
-    std::getline(token_file, options.admin_token);
-    if (!token_file && options.admin_token.empty()) {
-      FLEETRATE_LOG(kError) << "cannot read the admin token from " << settings->admin_token_file;
-      return 1;
+    absl::StatusOr<std::string> token = ReadAdminTokenFile(settings->admin_token_file);
+    if (!token.ok()) {
+      FLEETRATE_LOG(kError) << token.status().message();
+      return 2;
     }
+    options.admin_token = *std::move(token);
   }
   options.protect_reads = settings->protect_reads;
   if (options.protect_reads && options.admin_token.empty()) {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "server/common/strings.h"
+#include "server/config/admin_token.h"
 #include "server/store/redis_client.h"
 
 namespace fleetrate::server {
@@ -132,7 +133,10 @@ absl::StatusOr<Settings> ParseSettings(int argc, const char* const* argv, const 
     if (value == nullptr) continue;
     if (auto s = field.apply(settings, field.env, value); !s.ok()) return s;
   }
-  if (const char* token = getenv("FLEETRATE_ADMIN_TOKEN")) settings.admin_token = token;
+  if (const char* token = getenv("FLEETRATE_ADMIN_TOKEN")) {
+    if (auto s = CheckAdminToken("FLEETRATE_ADMIN_TOKEN", token); !s.ok()) return s;
+    settings.admin_token = token;
+  }
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -166,6 +170,7 @@ absl::StatusOr<Settings> ParseSettings(int argc, const char* const* argv, const 
     return absl::InvalidArgumentError(
         "--jaeger-strategies: give either a Jaeger strategies file or --config, not both");
   }
+  if (auto s = CheckTlsFlags(settings.tls); !s.ok()) return s;
   return settings;
 }
 
@@ -190,17 +195,20 @@ Flags (each also settable through the environment variable shown; flags win):
   --protect-reads BOOL   true: AdminService reads, /debug/* and /ui/data need the admin token
                          too (FLEETRATE_PROTECT_READS), default false
   --tls-cert F           PEM certificate chain: serve gRPC over TLS and HTTP as HTTPS
-                         (FLEETRATE_TLS_CERT)
-  --tls-key F            its PEM private key (FLEETRATE_TLS_KEY)
+                         (FLEETRATE_TLS_CERT); needs --tls-key; warns at start when it
+                         is expired, not yet valid or expires within 14 days
+  --tls-key F            its PEM private key (FLEETRATE_TLS_KEY); must match --tls-cert
   --tls-client-ca F      PEM CA: require client certificates it signed, mutual TLS
                          (FLEETRATE_TLS_CLIENT_CA)
   --log-level LEVEL      debug, info, warning or error (FLEETRATE_LOG_LEVEL), default info
   --admin-token-file F   file holding the bearer token AdminService.SetPolicies requires
                          (FLEETRATE_ADMIN_TOKEN_FILE; or the token in FLEETRATE_ADMIN_TOKEN);
+                         its first line, at least 16 printable characters, no spaces;
                          without one, SetPolicies is disabled
 
-The policy file is watched: a valid edit applies within about 2 s; an invalid one is logged
-and counted, and the last good policies stay.
+The policy file is watched: a valid edit applies within about 2 s, once two polls saw it
+unchanged (never half-written); an invalid one, an empty one (write {} for all defaults), a
+directory or a FIFO is logged and counted, and the last good policies stay.
   -h, --help             this text
 
 SIGTERM or SIGINT stops the server cleanly: in-flight calls finish first.

@@ -10,7 +10,10 @@
 //   --store          FLEETRATE_STORE           memory
 //   --log-level      FLEETRATE_LOG_LEVEL       info (debug, info, warning, error)
 //   --admin-token-file FLEETRATE_ADMIN_TOKEN_FILE  none (AdminService.SetPolicies disabled)
-//                    FLEETRATE_ADMIN_TOKEN     the token itself (environment only)
+//                    FLEETRATE_ADMIN_TOKEN     the token itself (environment only; checked here,
+//                    the file's in main: server/config/admin_token.h)
+//   --tls-cert, --tls-key, --tls-client-ca   none (plaintext); the pairs are checked here
+//                    (CheckTlsFlags), the files when the server starts (server/config/tls.h)
 //
 //   absl::StatusOr<Settings> s = ParseSettings(argc, argv, std::getenv);
 #pragma once

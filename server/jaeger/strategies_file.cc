@@ -1,5 +1,6 @@
 #include "server/jaeger/strategies_file.h"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
@@ -118,6 +119,10 @@ absl::StatusOr<std::string> JaegerStrategiesToPolicyYaml(std::string_view json) 
   // document, never an exception out of here: this runs on policy reloads (found by fuzzing).
   try {
     return ConvertStrategies(YAML::Load(std::string(json)));
+  } catch (const YAML::DeepRecursion& e) {
+    return absl::InvalidArgumentError(StrCat("JSON syntax: nesting deeper than ", kMaxYamlDepth,
+                                             " levels (line ", e.mark.line + 1, ", column ",
+                                             e.mark.column + 1, ")"));
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(StrCat("JSON syntax: ", e.msg, " (line ", e.mark.line + 1,
                                              ", column ", e.mark.column + 1, ")"));

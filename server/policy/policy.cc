@@ -1,13 +1,13 @@
 #include "server/policy/policy.h"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <set>
-#include <sstream>
 
+#include "server/common/file_read.h"
 #include "server/common/status.h"
 #include "server/common/strings.h"
 #include "server/policy/glob.h"
@@ -376,18 +376,48 @@ absl::StatusOr<Policies> ParsePolicies(std::string_view yaml) {
     auto policies = ParseRoot(YAML::Load(std::string(yaml)));
     if (policies.ok()) policies->source_text = std::string(yaml);
     return policies;
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own message for this is "bad file".
+    return absl::InvalidArgumentError(StrCat("YAML syntax: nesting deeper than ", kMaxYamlDepth,
+                                             " levels (line ", e.mark.line + 1, ", column ",
+                                             e.mark.column + 1, ")"));
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(StrCat("YAML syntax: ", e.msg, " (line ", e.mark.line + 1,
                                              ", column ", e.mark.column + 1, ")"));
   }
 }
 
+bool IsBlankDocument(std::string_view text) {
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find('\n', at);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(at, end - at);
+    at = end + 1;
+    const size_t first = line.find_first_not_of(" \t\r\f\v");
+    if (first == std::string_view::npos) continue;
+    line = line.substr(first);
+    const size_t last = line.find_last_not_of(" \t\r\f\v");
+    line = line.substr(0, last + 1);
+    if (line.front() == '#' || line == "---" || line == "...") continue;
+    return false;
+  }
+  return true;
+}
+
+absl::Status CheckNotBlank(std::string_view text) {
+  if (!IsBlankDocument(text)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      "the document is empty (only whitespace or comments), as a file being written can be; "
+      "write {} to mean all built-in defaults");
+}
+
 absl::StatusOr<Policies> LoadPoliciesFile(const std::string& path, const PolicyParser& parse) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(StrCat("cannot read policy file ", path));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  auto policies = parse(buffer.str());
+  absl::StatusOr<FileSnapshot> file = ReadRegularFile(path, kMaxPolicyFileBytes);
+  if (!file.ok()) return file.status();
+  absl::Status blank = CheckNotBlank(file->content);
+  absl::StatusOr<Policies> policies =
+      blank.ok() ? parse(file->content) : absl::StatusOr<Policies>(blank);
   if (!policies.ok()) {
     return absl::Status(policies.status().code(), StrCat(path, ": ", policies.status().message()));
   }

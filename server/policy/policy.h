@@ -123,13 +123,25 @@ struct Policies {
 // file's (server/jaeger/strategies_file.h).
 using PolicyParser = std::function<absl::StatusOr<Policies>(std::string_view)>;
 
-// Reads `path` and parses it with `parse`; errors start with the path
-// ("config/policies.yaml: rules[2]..."); source_name is the path.
+// Whether a document has no content: only whitespace, comments and document markers. A file that
+// is truncated for an in-place rewrite looks like this, so files and AdminService refuse it
+// (CheckNotBlank); the explicit spelling of "all built-in defaults" is `{}`.
+// ParsePolicies itself still reads "" as all defaults (for callers that build policies in code).
+[[nodiscard]] bool IsBlankDocument(std::string_view text);
+[[nodiscard]] absl::Status CheckNotBlank(std::string_view text);
+
+// Reads `path` (server/common/file_read.h: a regular file of at most kMaxPolicyFileBytes; never
+// blocks on a FIFO), refuses a blank document, and parses it with `parse`. Errors start with
+// the path: "config/policies.yaml: rules[2]...", "'/etc/x' is a directory, not a regular file";
+// source_name is the path.
 [[nodiscard]] absl::StatusOr<Policies> LoadPoliciesFile(const std::string& path,
                                                         const PolicyParser& parse = ParsePolicies);
 
 // Limits of a policy document.
 inline constexpr size_t kMaxPolicyFileBytes = 4 << 20;
 inline constexpr size_t kMaxPolicyRules = 10000;
+// The deepest nesting yaml-cpp parses (its DepthGuard<500> in the parser refuses more, saying
+// "bad file"); ParsePolicies says "YAML syntax: nesting deeper than 499 levels" instead.
+inline constexpr int kMaxYamlDepth = 499;
 
 }  // namespace fleetrate::server

@@ -1,10 +1,5 @@
 #include "server/policy/policy_watcher.h"
 
-#include <sys/stat.h>
-
-#include <fstream>
-#include <sstream>
-
 #include "server/common/log.h"
 
 namespace fleetrate::server {
@@ -45,27 +40,42 @@ void PolicyWatcher::Run(std::chrono::milliseconds interval) {
   }
 }
 
-bool PolicyWatcher::CheckNow() {
-  struct stat st {};
-  if (::stat(path_.c_str(), &st) != 0) return false;  // mid-swap or removed: keep what we have
-  const Stamp stamp{static_cast<uintmax_t>(st.st_size),
-                    static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
-                    static_cast<uint64_t>(st.st_ino)};
-  if (stamp == stamp_) return false;
-  stamp_ = stamp;
-  std::ifstream in(path_, std::ios::binary);
-  if (!in) return false;
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string text = buffer.str();
-  if (text == loaded_text_) return false;  // touched, not changed
-  loaded_text_ = text;
+void PolicyWatcher::Reject(const absl::Status& status) {
+  FLEETRATE_LOG(kError) << "policy reload rejected, keeping the last good policies: " << path_
+                        << ": " << status.message();
+  on_result_(status);
+}
 
-  auto policies = parser_(text);
+bool PolicyWatcher::CheckNow() {
+  absl::StatusOr<FileSnapshot> file = ReadRegularFile(path_, kMaxPolicyFileBytes);
+  if (!file.ok()) {
+    pending_.reset();
+    if (absl::IsNotFound(file.status())) return false;  // mid-swap or removed: keep what we have
+    if (file.status().message() != last_read_error_) {
+      last_read_error_ = std::string(file.status().message());
+      Reject(file.status());
+    }
+    return false;
+  }
+  last_read_error_.clear();
+  if (file->content == loaded_text_) {  // touched, not changed (or changed back)
+    pending_.reset();
+    return false;
+  }
+  if (!pending_ || pending_->content != file->content || pending_->stamp != file->stamp) {
+    pending_ = *std::move(file);  // new, or still being written: look again at the next poll
+    return false;
+  }
+  loaded_text_ = std::move(pending_->content);
+  pending_.reset();
+
+  if (absl::Status blank = CheckNotBlank(loaded_text_); !blank.ok()) {
+    Reject(blank);
+    return false;
+  }
+  absl::StatusOr<Policies> policies = parser_(loaded_text_);
   if (!policies.ok()) {
-    FLEETRATE_LOG(kError) << "policy reload rejected, keeping the last good policies: " << path_
-                          << ": " << policies.status().message();
-    on_result_(policies.status());
+    Reject(policies.status());
     return false;
   }
   FLEETRATE_LOG(kInfo) << "policies reloaded from " << path_ << ": " << policies->rules.size()

@@ -2,8 +2,16 @@
 // to `apply` (and reaches clients at the next recompute); an invalid one is logged with the
 // file, field and line, counted, and the last good policies stay in force.
 //
-// It polls (size, mtime, inode, then content) rather than using inotify, so a Kubernetes
-// ConfigMap update — an atomic symlink swap of the directory — is seen like any edit.
+// It polls rather than using inotify, so a Kubernetes ConfigMap update — an atomic symlink swap
+// of the directory — is seen like any edit. Each poll reads the file with ReadRegularFile
+// (server/common/file_read.h): a directory, FIFO, device or a file over kMaxPolicyFileBytes is
+// refused (reported once, counted), never read without bound and never blocked on.
+//
+// A new content is applied only when it is stable: the same bytes and the same fstat stamp
+// (size, mtime, inode) on two consecutive polls, one interval apart. So an in-place rewrite
+// (truncate, then write; what single-file bind mounts get) is not applied half-written unless
+// the writer pauses for a whole interval. A blank document (only whitespace or comments) is
+// refused; `{}` means all built-in defaults.
 //
 //   PolicyWatcher watcher(path, [&](auto p) { publisher.SetPolicies(p); }, on_result);
 //   watcher.Start(std::chrono::milliseconds(500));   // a thread, owned and joined by Stop()
@@ -19,10 +27,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "absl/status/status.h"
+#include "server/common/file_read.h"
 #include "server/policy/policy.h"
 
 namespace fleetrate::server {
@@ -44,23 +54,18 @@ class PolicyWatcher {
   void Start(std::chrono::milliseconds interval);
   void Stop();
 
-  // Polls once. Returns true when new policies were applied.
+  // Polls once. Returns true when new policies were applied. A changed file needs two polls:
+  // the first notes its content, the second applies it if nothing changed in between.
   bool CheckNow();
 
  private:
-  struct Stamp {
-    uintmax_t size = 0;
-    int64_t mtime_ns = 0;
-    uint64_t inode = 0;
-    friend bool operator==(const Stamp& a, const Stamp& b) {
-      return a.size == b.size && a.mtime_ns == b.mtime_ns && a.inode == b.inode;
-    }
-  };
   void Run(std::chrono::milliseconds interval);
+  void Reject(const absl::Status& status);
 
   const std::string path_;
   std::string loaded_text_;  // what is in force, or the last rejected text (not retried)
-  Stamp stamp_;
+  std::optional<FileSnapshot> pending_;  // a new content seen once, applied if seen again
+  std::string last_read_error_;          // reported once, not on every poll
   const Apply apply_;
   const OnResult on_result_;
   const Parser parser_;

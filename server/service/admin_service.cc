@@ -199,12 +199,13 @@ grpc::Status AdminServiceImpl::GetPolicies(grpc::ServerContext* context,
 grpc::ServerUnaryReactor* AdminServiceImpl::ValidatePolicies(grpc::CallbackServerContext* context,
                                                              const grpc::ByteBuffer* request,
                                                              grpc::ByteBuffer* response) {
-  return Serve(context, *request, response, Access::kOpen, &AdminServiceImpl::DoValidatePolicies);
+  return Serve(context, *request, response, Access::kRead, &AdminServiceImpl::DoValidatePolicies);
 }
 
 grpc::Status AdminServiceImpl::DoValidatePolicies(const v1::ValidatePoliciesRequest& request,
                                                   v1::ValidatePoliciesResponse* response) {
-  auto policies = ParsePolicies(request.yaml());
+  const absl::Status blank = CheckNotBlank(request.yaml());
+  auto policies = blank.ok() ? ParsePolicies(request.yaml()) : absl::StatusOr<Policies>(blank);
   response->set_valid(policies.ok());
   if (policies.ok()) {
     response->set_rules(static_cast<uint32_t>(policies->rules.size()));
@@ -239,7 +240,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::SetPolicies(grpc::CallbackServerCont
 
 grpc::Status AdminServiceImpl::DoSetPolicies(const v1::SetPoliciesRequest& request,
                                              v1::SetPoliciesResponse* response) {
-  auto policies = ParsePolicies(request.yaml());
+  const absl::Status blank = CheckNotBlank(request.yaml());
+  auto policies = blank.ok() ? ParsePolicies(request.yaml()) : absl::StatusOr<Policies>(blank);
   if (!policies.ok()) {
     if (on_set_) on_set_(policies.status());
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,

@@ -3,7 +3,9 @@
 // traces/s (see proto/fleetrate/v1/admin.proto; fleetratectl is its client).
 //
 // SetPolicies requires `authorization: Bearer <admin token>`; with no token configured it is
-// disabled. Tokens are compared in constant time.
+// disabled. Tokens are compared in constant time. A blank document (only whitespace or
+// comments) is refused by SetPolicies and ValidatePolicies, as for the policy file; `{}` means
+// all built-in defaults.
 //
 // The methods whose requests carry strings are raw callback methods that parse their requests
 // themselves (server/common/raw_unary.h), so a string that is not UTF-8 is INVALID_ARGUMENT
@@ -40,8 +42,9 @@ struct AdminServerInfo {
   const Store* store = nullptr;
   const Clock* clock = nullptr;
   Timestamp started{};
-  // The reads (GetPolicies, ExplainRate, GetStatus, GetRates) need the admin token too
-  // (--protect-reads); ValidatePolicies stays open (it reveals nothing of the server).
+  // The reads (GetPolicies, ExplainRate, GetStatus, GetRates) and ValidatePolicies need the admin
+  // token too (--protect-reads). ValidatePolicies reveals nothing of the server, but it parses
+  // documents of up to 4 MiB for anyone who asks: a locked-down port keeps it for token holders.
   bool reads_need_token = false;
 };
 

@@ -3,9 +3,8 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
-#include <fstream>
-#include <iterator>
-
+#include "server/common/file_read.h"
+#include "server/common/grpc_log.h"
 #include "server/common/log.h"
 #include "server/common/strings.h"
 #include "server/config/settings.h"
@@ -113,8 +112,10 @@ absl::Status Server::Start() {
   grpc_server_ = builder.BuildAndStart();
   if (!grpc_server_ || selected_port == 0) {
     grpc_server_.reset();
-    return absl::UnavailableError(StrCat("cannot listen for gRPC on ", options_.grpc_listen,
-                                         " (address in use or not available)"));
+    return absl::UnavailableError(
+        StrCat("cannot listen for gRPC on ", options_.grpc_listen,
+               pems->enabled() ? " (address in use or not available, or gRPC refused the TLS files)"
+                               : " (address in use or not available)"));
   }
   grpc_port_ = static_cast<uint16_t>(selected_port);
 
@@ -126,6 +127,15 @@ absl::Status Server::Start() {
   };
   if (pems->enabled()) {
     http_options.tls = *pems;
+    tls_handshake_failures_ =
+        &prometheus::BuildCounter()
+             .Name("fleetrate_tls_handshake_failures_total")
+             .Help(
+                 "TLS handshakes on the gRPC port that failed (plaintext clients, untrusted or "
+                 "missing client certificates); gRPC's log line for each is rate-limited")
+             .Register(*metrics_.registry())
+             .Add({});
+    tls_handshake_failures_seen_ = GrpcHandshakeFailures();
   }
   if (options_.protect_reads) {
     // What AdminService's reads show, over HTTP. Jaeger's /sampling, /metrics and the probes
@@ -155,8 +165,9 @@ absl::Status Server::Start() {
     PolicyWatcher::Parser parser = ParsePolicies;
     if (options_.policy_is_jaeger) {
       // The policies hold the converted YAML; the watcher compares against the file's JSON.
-      std::ifstream file(options_.policy_path, std::ios::binary);
-      in_force.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+      absl::StatusOr<FileSnapshot> file =
+          ReadRegularFile(options_.policy_path, kMaxPolicyFileBytes);
+      in_force = file.ok() ? std::move(file->content) : std::string();
       parser = ParseJaegerStrategies;
     }
     policy_watcher_ = std::make_unique<PolicyWatcher>(
@@ -176,6 +187,13 @@ absl::Status Server::Start() {
 }
 
 void Server::Recompute() {
+  if (tls_handshake_failures_ != nullptr) {
+    const uint64_t total = GrpcHandshakeFailures();
+    if (total > tls_handshake_failures_seen_) {
+      tls_handshake_failures_->Increment(static_cast<double>(total - tls_handshake_failures_seen_));
+      tls_handshake_failures_seen_ = total;
+    }
+  }
   const Timestamp now = clock_.Now();
   publisher_->Recompute(now);
   if (const std::shared_ptr<const RateTables> tables = publisher_->Current()) {

@@ -100,6 +100,10 @@ class Server {
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<HttpServer> http_server_;
   uint16_t grpc_port_ = 0;
+  // With TLS: failed handshakes gRPC logged (server/common/grpc_log.h), as a counter that the
+  // recompute thread brings up to date; the last total it saw.
+  prometheus::Counter* tls_handshake_failures_ = nullptr;
+  uint64_t tls_handshake_failures_seen_ = 0;
 
   std::mutex mu_;
   std::condition_variable wake_;

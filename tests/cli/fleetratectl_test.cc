@@ -31,7 +31,7 @@ using server::ManualClock;
 using server::Server;
 using server::ServerOptions;
 
-constexpr char kToken[] = "cli-test-token";
+constexpr char kToken[] = "cli-test-token-0123";  // 16 bytes at least, as the server requires
 constexpr char kPolicies[] = R"(defaults:
   target_traces_per_second: 2
 rules:

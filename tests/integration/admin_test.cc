@@ -18,7 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 using fleetrate::testing::HttpGet;
 
-constexpr char kToken[] = "s3cret-token";
+constexpr char kToken[] = "s3cret-admin-token-0123";  // 16 bytes at least, as the server requires
 
 class AdminTest : public ::testing::Test {
  protected:
@@ -130,6 +130,23 @@ TEST_F(AdminTest, ValidatePoliciesNamesTheFieldWithoutApplying) {
   ASSERT_TRUE(admin_->ValidatePolicies(&context, request, &response).ok());
   EXPECT_FALSE(response.valid());
   EXPECT_EQ(response.error(), "rules[0].max_probability: must be in [0, 1], got 9 (line 3)");
+}
+
+// An empty document is what a file being rewritten looks like; `{}` says "all defaults".
+TEST_F(AdminTest, ABlankDocumentIsRefusedByValidateAndSet) {
+  Start(kToken);
+  grpc::Status blank = Set("\n# nothing\n", std::string("Bearer ") + kToken);
+  EXPECT_EQ(blank.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(blank.error_message(),
+            "the document is empty (only whitespace or comments), as a file being written can "
+            "be; write {} to mean all built-in defaults");
+  grpc::ClientContext context;
+  v1::ValidatePoliciesRequest request;
+  v1::ValidatePoliciesResponse response;
+  ASSERT_TRUE(admin_->ValidatePolicies(&context, request, &response).ok());
+  EXPECT_FALSE(response.valid());
+  EXPECT_EQ(response.error(), blank.error_message());
+  EXPECT_TRUE(Set("{}", std::string("Bearer ") + kToken).ok());
 }
 
 // Protobuf would refuse these requests while parsing (gRPC's INTERNAL); the service reads them
@@ -303,13 +320,19 @@ TEST_F(AdminTest, ProtectedReadsNeedTheTokenAndLeaveSdkScraperAndProbePathsOpen)
     EXPECT_EQ(admin_->GetPolicies(&context, v1::GetPoliciesRequest(), &response).error_code(),
               grpc::StatusCode::UNAUTHENTICATED);
   }
-  {
-    grpc::ClientContext context;  // validating a document reveals nothing of the server
+  // ValidatePolicies parses documents of up to 4 MiB for whoever asks: a locked-down port keeps
+  // it for token holders too.
+  const auto validate_with = [&](const std::string& authorization) {
+    grpc::ClientContext context;
+    if (!authorization.empty()) context.AddMetadata("authorization", authorization);
     v1::ValidatePoliciesRequest request;
     request.set_yaml("defaults:\n  target_traces_per_second: 1\n");
     v1::ValidatePoliciesResponse response;
-    EXPECT_TRUE(admin_->ValidatePolicies(&context, request, &response).ok());
-  }
+    return admin_->ValidatePolicies(&context, request, &response);
+  };
+  EXPECT_EQ(validate_with("").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(validate_with("Bearer wrong").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(validate_with(std::string("Bearer ") + kToken).ok());
   const uint16_t http = server_->http_port();
   EXPECT_EQ(HttpGet(http, "/debug/rates").status, 401u);
   EXPECT_EQ(HttpGet(http, "/debug/config", "Bearer wrong").status, 401u);

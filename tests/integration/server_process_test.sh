@@ -24,6 +24,55 @@ printf 'defaults:\n  max_probability: 7\n' >"$work/bad.yaml"
 [ $? -eq 1 ]; check "invalid policy file exits 1" $?
 grep -q "defaults.max_probability: must be in \[0, 1\], got 7" "$work/badcfg"; check "policy error names the field" $?
 
+# What is not a complete policy document fails the start with a clear message; nothing hangs.
+# (timeout: a server that wrongly starts would otherwise run on.)
+fails_with() {  # fails_with EXIT-CODE TEXT OUT ARGS...: runs the server, expects code and text
+  local code=$1 text=$2 out=$3
+  shift 3
+  timeout 10 "$bin" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 "$@" >"$out" 2>&1
+  local got=$?
+  [ "$got" -eq "$code" ] && grep -qF -- "$text" "$out"
+}
+mkdir "$work/dir.yaml"
+fails_with 1 "--config: invalid policy file: '$work/dir.yaml' is a directory, not a regular file" \
+  "$work/out" --config "$work/dir.yaml"
+check "--config DIR fails saying it is a directory" $?
+: >"$work/empty.yaml"
+fails_with 1 "$work/empty.yaml: the document is empty (only whitespace or comments)" \
+  "$work/out" --config "$work/empty.yaml"
+check "--config EMPTY fails saying it is empty" $?
+mkfifo "$work/fifo.yaml"
+fails_with 1 "'$work/fifo.yaml' is a FIFO, not a regular file" "$work/out" --config "$work/fifo.yaml"
+check "--config FIFO fails at once instead of hanging" $?
+# A file still being written when the server starts is loaded whole: the writer pauses
+# 150 ms after the first rule; the server waits until the file stops changing.
+printf 'rules:\n  - service: cart\n    probability: 1\n' >"$work/growing.yaml"
+( sleep 0.15; printf '  - service: health\n    probability: 0\n' >>"$work/growing.yaml" ) &
+writer=$!
+start_server "$work/growing.log" "$bin" --config "$work/growing.yaml"
+wait "$writer"
+grep -q "policies loaded from $work/growing.yaml: 2 rules" "$work/growing.log"
+check "a policy file written as the server starts is loaded whole" $?
+kill -9 "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null
+printf '{}\n' >"$work/braces.yaml"
+start_server "$work/braces.log" "$bin" --config "$work/braces.yaml"
+check "--config with {} starts with all defaults" $?
+kill -9 "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null
+
+# The admin token must be a usable secret, or the server does not start.
+printf '\n0123456789abcdef0123\n' >"$work/token-blank"
+fails_with 2 "has a blank first line; the token must be on the first line" "$work/out" \
+  --config "$src/config/policies.yaml" --admin-token-file "$work/token-blank"
+check "a token file with a blank first line fails the start" $?
+printf 's3cret-token\n' >"$work/token-short"
+fails_with 2 "the admin token is 12 bytes; it must be at least 16" "$work/out" \
+  --config "$src/config/policies.yaml" --admin-token-file "$work/token-short"
+check "a token shorter than 16 bytes fails the start" $?
+FLEETRATE_ADMIN_TOKEN='0123456789 abcdef0123' fails_with 2 \
+  "FLEETRATE_ADMIN_TOKEN: the admin token contains whitespace" "$work/out" \
+  --config "$src/config/policies.yaml"
+check "a token with whitespace fails the start" $?
+
 start_server "$work/log" "$bin" --config "$src/config/policies.yaml"
 check "logs where it listens" $?
 pid=$SERVER_PID

@@ -30,6 +30,9 @@ check "the server starts with --tls-cert/--tls-key" $?
 server_pid=$SERVER_PID
 grep -q " tls=on" "$work/server.log"
 check "its listen line says tls=on" $?
+# make_certs.sh's certificates are valid for 2 days.
+grep -q "warning --tls-cert: '$c/server.pem' expires on 20[0-9-]* [0-9:]* UTC, in less than 14 days" "$work/server.log"
+check "a certificate that expires within 14 days warns at start, naming the date" $?
 addr=127.0.0.1:$GRPC_PORT
 "$ctl" --server "$addr" --tls-ca "$c/ca.pem" status >"$work/out" 2>&1
 check "fleetratectl trusting the CA gets status over TLS" $?
@@ -51,6 +54,17 @@ curl -s --max-time 5 --cacert "$c/ca.pem" "https://127.0.0.1:$HTTP_PORT/metrics"
 check "/metrics over HTTPS" $?
 ! curl -s --max-time 5 "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null
 check "plain HTTP to the TLS port gets no answer" $?
+# Failed handshakes: gRPC's line for each goes through fleetrate's log, at most 6 a minute.
+for _ in $(seq 1 10); do "$ctl" --server "$addr" --timeout-ms 300 status >/dev/null 2>&1; done
+handshake_lines=$(grep -c " warning grpc: Handshake failed" "$work/server.log")
+[ "$handshake_lines" -ge 1 ] && [ "$handshake_lines" -le 6 ]
+check "failed handshakes are logged as fleetrate warnings, at most 6 a minute (got $handshake_lines)" $?
+handshake_metric() {
+  curl -s --max-time 5 --cacert "$c/ca.pem" "https://127.0.0.1:$HTTP_PORT/metrics" \
+    | grep -qE '^fleetrate_tls_handshake_failures_total ([1-9][0-9]*)$'
+}
+until_ok 5 handshake_metric
+check "fleetrate_tls_handshake_failures_total counts them all" $?
 kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null; server_pid=""
 
 # Mutual TLS.
@@ -80,8 +94,16 @@ kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null; server_pid=""
 [ $? -ne 0 ] && grep -q -- "--tls-key" "$work/bad"
 check "--tls-cert without --tls-key fails naming --tls-key" $?
 "$bin" --config "$policy" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --tls-cert "$c/server.csr" --tls-key "$c/server.key" >"$work/bad" 2>&1
-[ $? -ne 0 ]
-check "a certificate gRPC cannot load fails at start" $?
+[ $? -ne 0 ] && grep -q -- "--tls-cert: '$c/server.csr' holds no PEM certificate OpenSSL can read" "$work/bad"
+check "a certificate gRPC cannot load fails at start, saying so" $?
+# timeout: a server that wrongly starts (in plaintext) would otherwise run on.
+timeout 10 "$bin" --config "$policy" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --tls-key "$c/server.key" >"$work/bad" 2>&1
+[ $? -eq 2 ] && grep -q -- "--tls-key: needs --tls-cert" "$work/bad"
+check "--tls-key without --tls-cert fails instead of serving plaintext" $?
+timeout 10 "$bin" --config "$policy" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --tls-cert "$c/server.pem" --tls-key "$c/client.key" >"$work/bad" 2>&1
+[ $? -eq 1 ] && grep -q -- "--tls-key: '$c/client.key' does not match the certificate in --tls-cert '$c/server.pem'" "$work/bad" \
+  && ! grep -q "address in use" "$work/bad"
+check "a key that is not the certificate's fails saying so, not 'address in use'" $?
 "$bin" --config "$policy" --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --tls-cert "$work/none.pem" --tls-key "$c/server.key" >"$work/bad" 2>&1
 [ $? -ne 0 ] && grep -q -- "--tls-cert: '$work/none.pem' cannot be read" "$work/bad"
 check "an unreadable certificate fails naming --tls-cert and the file" $?

@@ -73,6 +73,32 @@ TEST(SettingsTest, ErrorsNameTheFlagOrVariable) {
   EXPECT_FALSE(Parse({"--log-level", "loud"}).ok());
 }
 
+TEST(SettingsTest, ATlsKeyWithoutACertificateIsAStartupErrorNotPlaintext) {
+  auto key_only = Parse({"--tls-key", "/etc/tls.key"});
+  ASSERT_FALSE(key_only.ok());
+  EXPECT_NE(key_only.status().message().find("--tls-key: needs --tls-cert"), std::string::npos)
+      << key_only.status();
+  auto cert_only = Parse({}, Env{{{"FLEETRATE_TLS_CERT", "/etc/tls.crt"}}});
+  ASSERT_FALSE(cert_only.ok());
+  EXPECT_EQ(cert_only.status().message(), "--tls-key: needed with --tls-cert");
+  auto ca_only = Parse({"--tls-client-ca", "/etc/ca.pem"});
+  ASSERT_FALSE(ca_only.ok());
+  EXPECT_EQ(ca_only.status().message(), "--tls-client-ca: needs --tls-cert and --tls-key");
+  EXPECT_TRUE(Parse({"--tls-cert", "/etc/tls.crt", "--tls-key", "/etc/tls.key"}).ok());
+}
+
+TEST(SettingsTest, TheAdminTokenFromTheEnvironmentMustBeLongAndOneWord) {
+  auto good = Parse({}, Env{{{"FLEETRATE_ADMIN_TOKEN", "0123456789abcdef"}}});
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ(good->admin_token, "0123456789abcdef");
+  for (const char* bad : {"", "short", "0123456789abcdef 12", "\n0123456789abcdef12"}) {
+    auto s = Parse({}, Env{{{"FLEETRATE_ADMIN_TOKEN", bad}}});
+    ASSERT_FALSE(s.ok()) << "'" << bad << "'";
+    EXPECT_EQ(s.status().message().find("FLEETRATE_ADMIN_TOKEN: the admin token "), 0u)
+        << s.status();
+  }
+}
+
 TEST(SettingsTest, HelpIsRecognised) {
   auto s = Parse({"--help"});
   ASSERT_TRUE(s.ok());

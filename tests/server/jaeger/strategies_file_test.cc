@@ -1,6 +1,13 @@
 #include "server/jaeger/strategies_file.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
 
 namespace fleetrate::server {
 namespace {
@@ -85,6 +92,36 @@ TEST(JaegerStrategiesFileTest, ErrorsNameTheJaegerFieldAndLine) {
                 .find("'a' given twice"),
             std::string::npos);
   EXPECT_NE(ErrorOf("{not json").find("JSON syntax"), std::string::npos);
+}
+
+TEST(JaegerStrategiesFileTest, TooDeepNestingSaysWhatTheLimitIs) {
+  const std::string deep = std::string(600, '[') + std::string(600, ']');
+  EXPECT_EQ(ErrorOf("{\"service_strategies\": " + deep + "}")
+                .find("JSON syntax: nesting deeper than 499 levels (line 1, "),
+            0u);
+}
+
+// The file rules of --config (server/common/file_read.h) hold for --jaeger-strategies too.
+TEST(JaegerStrategiesFileTest, TheFileMustBeARegularNonEmptyFileAndAFifoDoesNotHang) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("fleetrate-jaeger-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  EXPECT_EQ(LoadJaegerStrategiesFile(dir.string()).status().message(),
+            "'" + dir.string() + "' is a directory, not a regular file");
+  const std::string empty = (dir / "empty.json").string();
+  { std::ofstream out(empty); }
+  EXPECT_NE(LoadJaegerStrategiesFile(empty).status().message().find(": the document is empty"),
+            std::string::npos);
+  const std::string fifo = (dir / "fifo.json").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto result = std::async(std::launch::async, [&] { return LoadJaegerStrategiesFile(fifo); });
+  if (result.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    ADD_FAILURE() << "LoadJaegerStrategiesFile blocked on a FIFO";
+    const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // lets open() return
+    if (fd >= 0) ::close(fd);
+  }
+  EXPECT_EQ(result.get().status().message(), "'" + fifo + "' is a FIFO, not a regular file");
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

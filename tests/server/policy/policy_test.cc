@@ -1,8 +1,10 @@
 #include "server/policy/policy.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 namespace fleetrate::server {
@@ -168,6 +170,63 @@ TEST(PolicyTest, MissingFileIsNotFoundNamingThePath) {
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(p.status().message().find("/nonexistent/policies.yaml"), std::string::npos);
+}
+
+TEST(PolicyTest, TooDeepNestingSaysWhatTheLimitIs) {
+  const std::string deep = std::string(600, '[') + std::string(600, ']');
+  EXPECT_EQ(ErrorOf("rules: " + deep).find("YAML syntax: nesting deeper than 499 levels (line 1, "),
+            0u)
+      << ErrorOf("rules: " + deep);
+  const std::string ok_depth = "x: " + std::string(400, '[') + std::string(400, ']');
+  EXPECT_EQ(ErrorOf(ok_depth).find("YAML syntax"), std::string::npos) << ErrorOf(ok_depth);
+}
+
+TEST(PolicyTest, ABlankDocumentIsOnlyWhitespaceCommentsAndMarkers) {
+  EXPECT_TRUE(IsBlankDocument(""));
+  EXPECT_TRUE(IsBlankDocument(" \n\t\r\n"));
+  EXPECT_TRUE(IsBlankDocument("# policies\n  # more\n---\n...\n"));
+  EXPECT_FALSE(IsBlankDocument("{}"));
+  EXPECT_FALSE(IsBlankDocument("# header\nrules: []\n"));
+  EXPECT_FALSE(IsBlankDocument("sync"));  // half of a key: not blank, and a parse error
+  EXPECT_TRUE(CheckNotBlank("{}\n").ok());
+}
+
+class PolicyFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("fleetrate-policy-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string Write(const std::string& name, const std::string& text) {
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path) << text;
+    return path;
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(PolicyFileTest, AnEmptyFileIsRefusedAndBracesMeanAllDefaults) {
+  const std::string empty = Write("empty.yaml", "");
+  auto p = LoadPoliciesFile(empty);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().message(),
+            empty +
+                ": the document is empty (only whitespace or comments), as a file being written "
+                "can be; write {} to mean all built-in defaults");
+  EXPECT_FALSE(LoadPoliciesFile(Write("comments.yaml", "# to do\n")).ok());
+  auto braces = LoadPoliciesFile(Write("braces.yaml", "{}\n"));
+  ASSERT_TRUE(braces.ok()) << braces.status();
+  EXPECT_TRUE(braces->rules.empty());
+  EXPECT_TRUE(braces->defaults.adaptive());
+}
+
+TEST_F(PolicyFileTest, ADirectoryIsRefusedSayingSo) {
+  auto p = LoadPoliciesFile(dir_.string());
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().message(), "'" + dir_.string() + "' is a directory, not a regular file");
 }
 
 }  // namespace
