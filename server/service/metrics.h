@@ -27,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -76,6 +77,8 @@ class ServerMetrics {
   void RecordSync(const std::string& code, double seconds);
   // RecordSync("OK", seconds) without building a label set: the Sync hot path.
   void RecordSyncOk(double seconds);
+  // Counts one Sync the store refused, by ReportResultName ("too_many_clients", ...).
+  void RecordSyncRefused(std::string_view reason);
   // Counts one policy load after startup (file reload or SetPolicies) by its result.
   void RecordPolicyLoad(bool ok);
   // Updates the gauges that follow the rate table: scopes, budget, per-scope rates and the
@@ -120,6 +123,8 @@ class ServerMetrics {
   prometheus::Family<prometheus::Counter>& store_reports_;
   prometheus::Family<prometheus::Counter>& store_tables_;
   prometheus::Counter& store_leader_changes_;
+  prometheus::Family<prometheus::Counter>& sync_refused_;
+  prometheus::Counter& clients_evicted_;
   std::mutex store_mu_;
   StoreStatus last_store_;  // guarded by store_mu_
 

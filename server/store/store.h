@@ -35,6 +35,8 @@ struct StoreStatus {
   uint64_t tables_published = 0;  // by this replica as leader
   uint64_t tables_fetched = 0;    // published by a leader and fetched by this replica
   uint64_t leader_changes = 0;    // times this replica gained or lost the lease
+  uint64_t clients_evicted = 0;   // idle clients evicted to admit a report to a full table
+  uint64_t reports_refused = 0;   // other replicas' reports the fleet view refused at its limits
 };
 
 // A table a leader published, as a follower fetched it. `tables->policies` is null: the

@@ -277,5 +277,73 @@ TEST_F(SamplingServiceTest, InvalidRequestIsRejectedAndNotCounted) {
   EXPECT_EQ(store_.Estimate(clock_.Now()).live_clients, 0u);
 }
 
+// The value of one series of the metrics' registry, or -1 if there is no such series.
+double SeriesValue(prometheus::Registry& registry, const std::string& name,
+                   const std::string& label, const std::string& value) {
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      for (const auto& l : metric.label) {
+        if (l.name == label && l.value == value) return metric.counter.value;
+      }
+    }
+  }
+  return -1;
+}
+
+// One host minting instance ids is held to its budget of new identities, while a client from
+// another host is admitted; every refusal is counted by reason.
+TEST_F(SamplingServiceTest, APeerMintingIdentitiesBeyondItsBudgetIsRefusedAndCounted) {
+  SyncLimits limits;
+  limits.new_clients_per_peer_burst = 3;
+  limits.new_client_spacing_per_peer = std::chrono::milliseconds(1000);
+  AggregatorLimits store_limits;
+  store_limits.new_clients_per_peer_burst = limits.new_clients_per_peer_burst;
+  store_limits.new_client_spacing_per_peer = limits.new_client_spacing_per_peer;
+  MemoryStore store(store_limits);
+  auto registry = std::make_shared<prometheus::Registry>();
+  ServerMetrics metrics(registry);
+  SamplingServiceImpl service(store, publisher_, metrics, clock_, limits);
+  const auto sync = [&](const std::string& instance, const std::string& peer) {
+    v1::SyncResponse response;
+    return service.Handle(Serialized(Client(instance, 100)), &response, peer);
+  };
+  const std::string attacker = PeerKey("ipv4:10.9.9.9:40000");
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(sync("minted-" + std::to_string(i), attacker).ok());
+  int refused = 0;
+  grpc::Status last;
+  for (int i = 3; i < 100; ++i) {
+    last = sync("minted-" + std::to_string(i), attacker);
+    if (last.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) ++refused;
+  }
+  EXPECT_EQ(refused, 97);
+  EXPECT_EQ(last.error_message(),
+            "client.instance_id: peer 10.9.9.9 registered more than 3 new clients in a row, or "
+            "one per 1000 ms sustained; retry later");
+  // Another host (another port of the same address is the same host).
+  EXPECT_TRUE(sync("real-1", PeerKey("ipv4:10.1.1.1:50000")).ok());
+  EXPECT_EQ(sync("minted-x", PeerKey("ipv4:10.9.9.9:40001")).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(sync("minted-0", attacker).ok());  // known ids keep syncing
+  EXPECT_EQ(store.Estimate(clock_.Now()).live_clients, 4u);
+  EXPECT_EQ(SeriesValue(*registry, "fleetrate_sync_refused_total", "reason", "peer_new_clients"),
+            98);
+  EXPECT_EQ(SeriesValue(*registry, "fleetrate_sync_refused_total", "reason", "too_many_clients"),
+            0);
+  EXPECT_EQ(SeriesValue(*registry, "fleetrate_sync_requests_total", "code", "RESOURCE_EXHAUSTED"),
+            98);
+}
+
+TEST(PeerKeyTest, OneKeyPerHost) {
+  EXPECT_EQ(PeerKey("ipv4:10.1.2.3:5000"), "10.1.2.3");
+  EXPECT_EQ(PeerKey("ipv6:[2001:db8:1:2:3:4:5:6]:5000"), "2001:db8:1:2::/64");
+  EXPECT_EQ(PeerKey("ipv6:%5B2001:db8:1:2::9%5D:5000"), "2001:db8:1:2::/64");
+  EXPECT_EQ(PeerKey("ipv6:[::ffff:10.1.2.3]:5000"), "10.1.2.3");
+  EXPECT_EQ(PeerKey("ipv6:[::1]:5000"), "::/64");
+  EXPECT_EQ(PeerKey("unix:/tmp/socket"), "unix");
+  EXPECT_EQ(PeerKey(""), "");
+  EXPECT_EQ(PeerKey(std::string(100, 'x')).size(), 64u);
+}
+
 }  // namespace
 }  // namespace fleetrate::server
