@@ -291,10 +291,10 @@ grpc::Status SamplingServiceImpl::Refusal(ReportResult result, const ClientRepor
                               limits_.sync_burst, " Syncs in a row, or one per ",
                               limits_.min_sync_spacing.count(), " ms sustained; retry later"));
     case ReportResult::kTooManyNewClientsFromPeer:
-      return Exhausted(
-          StrCat("client.instance_id: peer ", report.peer, " registered more than ",
-                 limits_.new_clients_per_peer_burst, " new clients in a row, or one per ",
-                 limits_.new_client_spacing_per_peer.count(), " ms sustained; retry later"));
+      return Exhausted(StrCat("client.instance_id: peer ", report.peer, " registered more than ",
+                              10 * limits_.new_clients_per_peer_per_second,
+                              " new clients in a row, or ", limits_.new_clients_per_peer_per_second,
+                              " per second sustained; retry later"));
   }
   return grpc::Status::OK;
 }

@@ -46,10 +46,10 @@ struct SyncLimits {
   // Per client: 10 Syncs/s sustained, bursts of 5 (a client syncs every 10 s by default).
   std::chrono::milliseconds min_sync_spacing{100};
   int sync_burst = 5;
-  // New instance ids per peer address (PeerKey): bursts of 1000, then 100/s sustained. 0: no
-  // limit (a load generator on one host, or every client behind one proxy's address).
-  std::chrono::milliseconds new_client_spacing_per_peer{10};
-  int new_clients_per_peer_burst = 1000;
+  // New instance ids one peer address (PeerKey) may register: this many per second sustained,
+  // in bursts of ten seconds' worth (100: 1000 at once, then 100/s). 0: no limit (a load
+  // generator on one host, or every client behind one proxy's address).
+  int new_clients_per_peer_per_second = 100;
 };
 
 // The address a Sync came from, as admission counts it (one budget per host): the IPv4 address

@@ -7,6 +7,7 @@
 
 #include "server/common/log.h"
 #include "server/common/strings.h"
+#include "server/store/admission_log.h"
 #include "server/store/stored_format.h"
 
 namespace fleetrate::server {
@@ -70,13 +71,9 @@ RedisStore::RedisStore(RedisStoreOptions options, const Clock& clock)
       table_key_(options_.key_prefix + ":table"),
       sequence_key_(options_.key_prefix + ":table:sequence"),
       redis_(options_.address, options_.timeout),
-      aggregator_([this] {
-        AggregatorLimits limits = options_.limits;
-        // Entries are re-read after a reconnect and arrive out of order across replicas: no
-        // per-client spacing in the fleet view (each replica's pending buffer coalesces).
-        limits.min_report_spacing = Duration::zero();
-        return limits;
-      }()) {
+      // The per-client spacing and the per-peer budget apply to this replica's intake (Report)
+      // only: stream entries are re-read after a reconnect and arrive out of order (Replicate).
+      aggregator_(options_.limits) {
   status_.backend = "redis";
   status_.address = options_.address.Describe();
   status_.replica_id = options_.replica_id;
@@ -91,20 +88,46 @@ ReportResult RedisStore::Report(const ClientReport& report, Duration sync_interv
   Pending pending;
   ToStored(report, sync_interval, &pending.report);
   pending.received = now;
-  pending.lifetime =
-      std::max(sync_interval, report.interval) * options_.limits.missed_intervals_to_expire;
+  pending.lifetime = aggregator_.ClampedInterval(report.interval, sync_interval) *
+                     options_.limits.missed_intervals_to_expire;
   std::string key = ClientKey(report);
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = pending_.find(key);
-  if (it != pending_.end()) {
-    it->second = std::move(pending);  // only a client's latest report matters
-  } else if (pending_.size() < options_.max_pending_reports) {
-    pending_.emplace(std::move(key), std::move(pending));
-  } else {
-    ++status_.reports_dropped;
-    return ReportResult::kTooManyClients;
+  ReportResult result;
+  uint64_t evicted = 0;
+  size_t clients = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pending_.find(key);
+    if (it == pending_.end() && pending_.size() >= options_.max_pending_reports) {
+      ++status_.reports_dropped;
+      return ReportResult::kTooManyClients;
+    }
+    // Admission against the fleet view (every replica's clients, as read from the stream) with
+    // the memory store's rules; an admitted report enters the fleet view at once, so this
+    // replica's pending reports count against the limits too.
+    result = aggregator_.Report(report, sync_interval, now);
+    if (result != ReportResult::kAccepted) return result;
+    if (it != pending_.end()) {
+      it->second = std::move(pending);  // only a client's latest report matters
+    } else {
+      pending_.emplace(std::move(key), std::move(pending));
+    }
+    evicted = aggregator_.evicted_clients();
+    clients = aggregator_.clients();
+    if (evicted == status_.clients_evicted) return result;
+    status_.clients_evicted = evicted;
   }
-  return ReportResult::kAccepted;
+  LogEviction(eviction_log_, now, evicted, clients);
+  return result;
+}
+
+void RedisStore::ApplyReplicated(const ClientReport& report, Duration sync_interval,
+                                 Timestamp received) {
+  // Another replica admitted it against its own view of the fleet, which may lag this one's by
+  // a round: at this view's limits the entry is dropped (and counted), memory stays bounded.
+  if (aggregator_.Replicate(report, sync_interval, received) != ReportResult::kAccepted) {
+    ++status_.reports_refused;
+  }
+  status_.clients_evicted = aggregator_.evicted_clients();
 }
 
 FleetEstimate RedisStore::Estimate(Timestamp now) {
@@ -404,8 +427,7 @@ void RedisStore::ApplyEntry(const RedisReply& entry, long long redis_now_ms) {
     Duration sync_interval{};
     const ClientReport report = FromStored(stored, &sync_interval);
     const auto age = std::chrono::milliseconds(entry_age_ms + stored.age_at_flush_ms());
-    // Refusals at the fleet view's limits are the replicas' own (each refused the Sync).
-    (void)aggregator_.Report(report, sync_interval, now - age);
+    ApplyReplicated(report, sync_interval, now - age);
     ++status_.reports_read;
   }
 }

@@ -1,10 +1,13 @@
 // RedisStore: several replicas, one fleet view, one leader (--store redis://...).
 //
 // Every replica
+//   - admits a Sync's report with the memory store's rules (AggregatorLimits), counted against
+//     its fleet view below, so a flood is refused at the replica before it reaches Redis;
 //   - buffers the latest report of each client that Syncs with it and, each flush interval,
 //     appends them as one entry to the stream `<prefix>:reports` (one pipelined round trip that
 //     also trims entries older than the retention and refreshes the stream's expiry);
-//   - reads the whole stream, every replica's entries, into its own Aggregator. A report
+//   - reads the whole stream, every replica's entries, into its own Aggregator (within its
+//     limits: an entry beyond them is dropped and counted, reports_refused). A report
 //     replaces its client's previous one whichever replica received it, so a client that moves
 //     between replicas, or an entry read twice, is never counted twice; every replica holds
 //     the fleet estimate, so a new leader needs no warm-up;
@@ -38,6 +41,7 @@
 
 #include "fleetrate/store/v1/store.pb.h"
 #include "server/common/clock.h"
+#include "server/common/log_throttle.h"
 #include "server/store/redis_client.h"
 #include "server/store/store.h"
 
@@ -64,9 +68,12 @@ class RedisStore final : public Store {
   RedisStore(RedisStoreOptions options, const Clock& clock);
   ~RedisStore() override;
 
-  // Buffers the report for the next flush; kTooManyClients when max_pending_reports clients
-  // wait (Redis unreachable for long). No per-client spacing: a client's buffered report is
-  // replaced, so a fast client costs Redis nothing extra.
+  // Admits the report like the memory store (AggregatorLimits: the per-client Sync rate, the
+  // per-peer new-client budget, max_clients and max_client_key_rates, counted against this
+  // replica's fleet view, which holds every replica's clients and takes an admitted report at
+  // once), then buffers it for the next flush; kTooManyClients too when max_pending_reports
+  // clients wait (Redis unreachable for long). A client's buffered report is replaced, so a
+  // client costs Redis one report per flush at most.
   [[nodiscard]] ReportResult Report(const ClientReport& report, Duration sync_interval,
                                     Timestamp now) override;
   [[nodiscard]] FleetEstimate Estimate(Timestamp now) override;
@@ -96,6 +103,8 @@ class RedisStore final : public Store {
   void Restore(PendingMap batch);
   bool ReadStream(long long redis_now_ms);
   void ApplyEntry(const RedisReply& entry, long long redis_now_ms);
+  // One report of a stream entry into the fleet view; counts a refusal. Requires mu_.
+  void ApplyReplicated(const ClientReport& report, Duration sync_interval, Timestamp received);
   void UpdateLease(const RedisReply& reply, Timestamp asked_at);
   bool FetchTable();
   void ReleaseLease();
@@ -128,6 +137,7 @@ class RedisStore final : public Store {
   uint64_t to_publish_sequence_ = 0;  // guarded by mu_
   PublishedTables latest_;            // guarded by mu_
   StoreStatus status_;                // guarded by mu_
+  LogThrottle eviction_log_{3, std::chrono::minutes(1)};
   std::thread thread_;
 };
 

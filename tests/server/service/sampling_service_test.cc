@@ -295,11 +295,10 @@ double SeriesValue(prometheus::Registry& registry, const std::string& name,
 // another host is admitted; every refusal is counted by reason.
 TEST_F(SamplingServiceTest, APeerMintingIdentitiesBeyondItsBudgetIsRefusedAndCounted) {
   SyncLimits limits;
-  limits.new_clients_per_peer_burst = 3;
-  limits.new_client_spacing_per_peer = std::chrono::milliseconds(1000);
-  AggregatorLimits store_limits;
-  store_limits.new_clients_per_peer_burst = limits.new_clients_per_peer_burst;
-  store_limits.new_client_spacing_per_peer = limits.new_client_spacing_per_peer;
+  limits.new_clients_per_peer_per_second = 1;  // bursts of 10
+  AggregatorLimits store_limits;               // as the Server maps them
+  store_limits.new_clients_per_peer_burst = 10;
+  store_limits.new_client_spacing_per_peer = std::chrono::seconds(1);
   MemoryStore store(store_limits);
   auto registry = std::make_shared<prometheus::Registry>();
   ServerMetrics metrics(registry);
@@ -309,29 +308,29 @@ TEST_F(SamplingServiceTest, APeerMintingIdentitiesBeyondItsBudgetIsRefusedAndCou
     return service.Handle(Serialized(Client(instance, 100)), &response, peer);
   };
   const std::string attacker = PeerKey("ipv4:10.9.9.9:40000");
-  for (int i = 0; i < 3; ++i) EXPECT_TRUE(sync("minted-" + std::to_string(i), attacker).ok());
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(sync("minted-" + std::to_string(i), attacker).ok());
   int refused = 0;
   grpc::Status last;
-  for (int i = 3; i < 100; ++i) {
+  for (int i = 10; i < 100; ++i) {
     last = sync("minted-" + std::to_string(i), attacker);
     if (last.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) ++refused;
   }
-  EXPECT_EQ(refused, 97);
+  EXPECT_EQ(refused, 90);
   EXPECT_EQ(last.error_message(),
-            "client.instance_id: peer 10.9.9.9 registered more than 3 new clients in a row, or "
-            "one per 1000 ms sustained; retry later");
+            "client.instance_id: peer 10.9.9.9 registered more than 10 new clients in a row, or 1 "
+            "per second sustained; retry later");
   // Another host (another port of the same address is the same host).
   EXPECT_TRUE(sync("real-1", PeerKey("ipv4:10.1.1.1:50000")).ok());
   EXPECT_EQ(sync("minted-x", PeerKey("ipv4:10.9.9.9:40001")).error_code(),
             grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_TRUE(sync("minted-0", attacker).ok());  // known ids keep syncing
-  EXPECT_EQ(store.Estimate(clock_.Now()).live_clients, 4u);
+  EXPECT_EQ(store.Estimate(clock_.Now()).live_clients, 11u);
   EXPECT_EQ(SeriesValue(*registry, "fleetrate_sync_refused_total", "reason", "peer_new_clients"),
-            98);
+            91);
   EXPECT_EQ(SeriesValue(*registry, "fleetrate_sync_refused_total", "reason", "too_many_clients"),
             0);
   EXPECT_EQ(SeriesValue(*registry, "fleetrate_sync_requests_total", "code", "RESOURCE_EXHAUSTED"),
-            98);
+            91);
 }
 
 TEST(PeerKeyTest, OneKeyPerHost) {
