@@ -48,6 +48,25 @@ uint64_t ParseSequence(const RedisReply& reply) {
   return value;
 }
 
+// The wire format of store::v1::ReportBatch and StoredReport's age_at_flush_ms, for Flush.
+constexpr uint64_t kReplicaIdField = 1;            // ReportBatch.replica_id
+constexpr uint64_t kReportsTag = (2 << 3) | 2;     // ReportBatch.reports, length-delimited
+constexpr uint64_t kAgeAtFlushTag = (7 << 3) | 0;  // StoredReport.age_at_flush_ms, varint
+
+void AppendVarint(std::string* out, uint64_t value) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>((value & 0x7f) | 0x80));
+    value >>= 7;
+  }
+  out->push_back(static_cast<char>(value));
+}
+
+void AppendBytesField(std::string* out, uint64_t field, std::string_view bytes) {
+  AppendVarint(out, (field << 3) | 2);
+  AppendVarint(out, bytes.size());
+  out->append(bytes);
+}
+
 std::string ClientKey(const ClientReport& report) {
   std::string key;
   key.reserve(report.scope.service.size() + report.scope.environment.size() +
@@ -86,7 +105,13 @@ RedisStore::~RedisStore() { Stop(); }
 
 ReportResult RedisStore::Report(const ClientReport& report, Duration sync_interval, Timestamp now) {
   Pending pending;
-  ToStored(report, sync_interval, &pending.report);
+  {
+    // One message per gRPC thread, reused: Clear keeps its operations' capacity.
+    thread_local store::v1::StoredReport stored;
+    stored.Clear();
+    ToStored(report, sync_interval, &stored);
+    stored.SerializeToString(&pending.report);
+  }
   pending.received = now;
   pending.lifetime = aggregator_.ClampedInterval(report.interval, sync_interval) *
                      options_.limits.missed_intervals_to_expire;
@@ -217,8 +242,11 @@ void RedisStore::Flush(std::vector<std::vector<std::string>>* commands, PendingM
   }
   if (batch->empty()) return;
   const Timestamp now = clock_.Now();
-  store::v1::ReportBatch entry;
-  entry.set_replica_id(options_.replica_id);
+  // A ReportBatch written field by field from the serialized reports, so a flush holds one
+  // more copy of the bytes rather than a parsed copy of every report.
+  std::string entry;
+  AppendBytesField(&entry, kReplicaIdField, options_.replica_id);
+  size_t reports = 0;
   uint64_t expired = 0;
   for (auto it = batch->begin(); it != batch->end();) {
     Pending& p = it->second;
@@ -227,23 +255,31 @@ void RedisStore::Flush(std::vector<std::vector<std::string>>* commands, PendingM
       it = batch->erase(it);
       continue;
     }
-    p.report.set_age_at_flush_ms(
-        std::chrono::duration_cast<std::chrono::milliseconds>(now - p.received).count());
-    *entry.add_reports() = p.report;
+    const auto age = static_cast<uint64_t>(std::max<int64_t>(
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(now - p.received).count()));
+    // age_at_flush_ms follows the report's other fields: for a scalar field protobuf keeps the
+    // last value it parses.
+    std::string age_field;
+    AppendVarint(&age_field, kAgeAtFlushTag);
+    AppendVarint(&age_field, age);
+    AppendVarint(&entry, kReportsTag);
+    AppendVarint(&entry, p.report.size() + age_field.size());
+    entry.append(p.report).append(age_field);
+    ++reports;
     ++it;
   }
   if (expired > 0) {
     std::lock_guard<std::mutex> lock(mu_);
     status_.reports_dropped += expired;
   }
-  if (entry.reports_size() == 0) return;
+  if (reports == 0) return;
   std::vector<std::string> xadd = {"XADD", reports_key_};
   if (redis_now_ms_ > 0) {
     // Trim in the same command: entries older than the retention are never needed again.
     const long long min_ms = redis_now_ms_ - options_.retention.count();
     xadd.insert(xadd.end(), {"MINID", "~", std::to_string(std::max(0LL, min_ms))});
   }
-  xadd.insert(xadd.end(), {"*", "r", entry.SerializeAsString()});
+  xadd.insert(xadd.end(), {"*", "r", std::move(entry)});
   commands->push_back(std::move(xadd));
   // The stream of a fleet that is gone disappears on its own.
   commands->push_back({"PEXPIRE", reports_key_, std::to_string(options_.retention.count() * 2)});
