@@ -307,9 +307,11 @@ void SamplingServiceImpl::NoteRefusal(ReportResult result, const ClientReport& r
   FLEETRATE_LOG(kWarning) << "refused a Sync (" << ReportResultName(result) << ") from peer "
                           << Printable(report.peer) << " for service '"
                           << Printable(report.scope.service) << "': " << status.error_message()
-                          << " (" << held_back
-                          << " more refusals not logged since the previous line; "
-                             "fleetrate_sync_refused_total counts them all)";
+                          << (held_back > 0 ? StrCat(" (", held_back,
+                                                     " refusals since the previous line were not "
+                                                     "logged; fleetrate_sync_refused_total counts "
+                                                     "them all)")
+                                            : std::string());
 }
 
 grpc::Status SamplingServiceImpl::HandleSync(const wire::v1::SyncRequest& request,
