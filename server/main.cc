@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
     options.admin_token = *std::move(token);
   }
   options.protect_reads = settings->protect_reads;
+  options.sync_limits.new_clients_per_peer_per_second = settings->new_clients_per_peer;
   if (options.protect_reads && options.admin_token.empty()) {
     FLEETRATE_LOG(kError) << "--protect-reads needs an admin token (--admin-token-file or "
                              "FLEETRATE_ADMIN_TOKEN)";

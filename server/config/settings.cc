@@ -85,6 +85,18 @@ const std::vector<Field>& Fields() {
        [](Settings& s, std::string_view source, std::string_view v) {
          return ApplyPath(&s.tls.client_ca_file, source, v);
        }},
+      {"--new-clients-per-peer", "FLEETRATE_NEW_CLIENTS_PER_PEER",
+       [](Settings& s, std::string_view source, std::string_view v) {
+         int value = -1;
+         const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
+         if (v.empty() || ec != std::errc() || end != v.data() + v.size() || value < 0 ||
+             value > 1'000'000) {
+           return absl::InvalidArgumentError(
+               StrCat(source, ": '", v, "' is not a number of clients per second in 0-1000000"));
+         }
+         s.new_clients_per_peer = value;
+         return absl::OkStatus();
+       }},
       {"--log-level", "FLEETRATE_LOG_LEVEL",
        [](Settings& s, std::string_view source, std::string_view v) {
          auto level = ParseLogLevel(v);
@@ -200,6 +212,10 @@ Flags (each also settable through the environment variable shown; flags win):
   --tls-key F            its PEM private key (FLEETRATE_TLS_KEY); must match --tls-cert
   --tls-client-ca F      PEM CA: require client certificates it signed, mutual TLS
                          (FLEETRATE_TLS_CLIENT_CA)
+  --new-clients-per-peer N  new client instance ids one peer address (an IPv4 address, an
+                         IPv6 /64) may register per second, in bursts of ten seconds' worth
+                         (FLEETRATE_NEW_CLIENTS_PER_PEER), default 100; 0: no limit (clients
+                         behind one proxy address, a load generator)
   --log-level LEVEL      debug, info, warning or error (FLEETRATE_LOG_LEVEL), default info
   --admin-token-file F   file holding the bearer token AdminService.SetPolicies requires
                          (FLEETRATE_ADMIN_TOKEN_FILE; or the token in FLEETRATE_ADMIN_TOKEN);

@@ -43,6 +43,9 @@ struct Settings {
   std::string admin_token;     // from FLEETRATE_ADMIN_TOKEN; never a flag (ps would show it)
   bool protect_reads = false;  // --protect-reads: reads need the admin token too
   TlsFiles tls;                // --tls-cert, --tls-key, --tls-client-ca
+  // --new-clients-per-peer: new instance ids one peer address may register per second (bursts
+  // of ten seconds' worth); 0: no limit. SyncLimits::new_clients_per_peer_per_second.
+  int new_clients_per_peer = 100;
   bool help = false;
 };
 

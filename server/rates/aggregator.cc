@@ -28,39 +28,148 @@ void Aggregator::Withdraw(ClientState& client) {
   client.contributions.clear();
 }
 
+std::string_view ReportResultName(ReportResult result) noexcept {
+  switch (result) {
+    case ReportResult::kAccepted:
+      return "accepted";
+    case ReportResult::kTooManyClients:
+      return "too_many_clients";
+    case ReportResult::kTooManyRates:
+      return "too_many_rates";
+    case ReportResult::kTooFrequent:
+      return "too_frequent";
+    case ReportResult::kTooManyNewClientsFromPeer:
+      return "peer_new_clients";
+  }
+  return "unknown";
+}
+
+Duration Aggregator::ClampedInterval(Duration claimed, Duration sync_interval) const noexcept {
+  return std::clamp(claimed, sync_interval, std::max(sync_interval, limits_.max_client_interval));
+}
+
+void Aggregator::Erase(ScopeState& scope,
+                       std::unordered_map<std::string, ClientState>::iterator it) {
+  Withdraw(it->second);
+  recent_.erase(it->second.recent);
+  scope.clients.erase(it);
+  --clients_;
+}
+
+bool Aggregator::EvictOneIdle(Timestamp now, Duration sync_interval, const ClientState* keep) {
+  const Duration idle = sync_interval * limits_.idle_intervals_to_evict;
+  // The oldest, or the one after it when the oldest is the client reporting now.
+  int looked = 0;
+  for (auto it = recent_.begin(); it != recent_.end() && looked < 2; ++it, ++looked) {
+    if (now - it->last_report < idle) return false;  // the rest reported more recently
+    auto client = it->scope->clients.find(*it->instance_id);
+    if (&client->second == keep) continue;
+    Erase(*it->scope, client);
+    ++evicted_clients_;
+    return true;
+  }
+  return false;
+}
+
+bool Aggregator::TakePeerToken(const std::string& peer, Timestamp now) {
+  const Duration spacing = limits_.new_client_spacing_per_peer;
+  Timestamp* tat = nullptr;
+  if (auto it = peers_.find(peer); it != peers_.end()) {
+    recent_peers_.splice(recent_peers_.end(), recent_peers_, it->second.recent);
+    tat = &it->second.tat;
+  } else {
+    // A peer whose bucket has refilled holds nothing worth keeping: forget the least recently
+    // seen one if so. Otherwise, at max_peers, the newcomer shares the overflow bucket.
+    if (peers_.size() >= limits_.max_peers && !recent_peers_.empty() &&
+        peers_.at(*recent_peers_.front()).tat <= now) {
+      const std::string* oldest = recent_peers_.front();
+      recent_peers_.pop_front();
+      peers_.erase(*oldest);
+    }
+    if (peers_.size() < limits_.max_peers) {
+      auto [slot, inserted] = peers_.try_emplace(peer);
+      slot->second.recent = recent_peers_.insert(recent_peers_.end(), &slot->first);
+      tat = &slot->second.tat;
+    } else {
+      tat = &shared_peer_tat_;
+    }
+  }
+  // GCRA, as for the per-client rate limit.
+  if (std::max(*tat, now) - now > spacing * (limits_.new_clients_per_peer_burst - 1)) return false;
+  *tat = std::max(*tat, now) + spacing;
+  return true;
+}
+
 ReportResult Aggregator::Report(const ClientReport& report, Duration sync_interval, Timestamp now) {
+  const ReportResult result = Admit(report, sync_interval, now, /*intake=*/true);
+  ++refused_[static_cast<size_t>(result)];  // [kAccepted] counts nothing anyone reads
+  return result;
+}
+
+ReportResult Aggregator::Replicate(const ClientReport& report, Duration sync_interval,
+                                   Timestamp received) {
+  const ReportResult result = Admit(report, sync_interval, received, /*intake=*/false);
+  ++refused_[static_cast<size_t>(result)];
+  return result;
+}
+
+ReportResult Aggregator::Admit(const ClientReport& report, Duration sync_interval, Timestamp now,
+                               bool intake) {
   auto scope_it = scopes_.find(report.scope);
   ClientState* existing = nullptr;
   if (scope_it != scopes_.end()) {
     auto it = scope_it->second.clients.find(report.instance_id);
     if (it != scope_it->second.clients.end()) existing = &it->second;
   }
-  if (existing == nullptr && clients_ >= limits_.max_clients) return ReportResult::kTooManyClients;
-  const Duration spacing = limits_.min_report_spacing;
+  const Duration spacing = intake ? limits_.min_report_spacing : Duration::zero();
   if (existing != nullptr && spacing > Duration::zero() &&
       std::max(existing->report_tat, now) - now > spacing * (limits_.report_burst - 1)) {
     return ReportResult::kTooFrequent;
   }
-  const size_t previous_rates = existing != nullptr ? existing->contributions.size() : 0;
-  if (rates_ - previous_rates + report.operations.size() > limits_.max_client_key_rates) {
-    return ReportResult::kTooManyRates;
+  // A new client from a peer past its budget is refused before it can evict anyone.
+  if (existing == nullptr && intake && !report.peer.empty() &&
+      limits_.new_client_spacing_per_peer > Duration::zero() && !TakePeerToken(report.peer, now)) {
+    return ReportResult::kTooManyNewClientsFromPeer;
   }
+  if (existing == nullptr) {
+    while (clients_ >= limits_.max_clients) {
+      if (!EvictOneIdle(now, sync_interval, nullptr)) return ReportResult::kTooManyClients;
+    }
+  }
+  const size_t previous_rates = existing != nullptr ? existing->contributions.size() : 0;
+  // A Sync without counts keeps the client's rates (below): it needs no room for new ones.
+  const size_t new_rates = report.interval > Duration::zero() ? report.operations.size() : 0;
+  while (new_rates > previous_rates &&
+         rates_ - previous_rates + new_rates > limits_.max_client_key_rates) {
+    if (!EvictOneIdle(now, sync_interval, existing)) return ReportResult::kTooManyRates;
+  }
+  // Evictions may have emptied and left the scope; it is erased only by Prune.
   ScopeState& scope = scope_it != scopes_.end() ? scope_it->second : scopes_[report.scope];
-  ClientState& client = existing != nullptr ? *existing : scope.clients[report.instance_id];
-  if (existing == nullptr) ++clients_;
+  ClientState* client = existing;
+  if (client == nullptr) {
+    auto [slot, inserted] = scope.clients.try_emplace(report.instance_id);
+    client = &slot->second;
+    client->recent = recent_.insert(recent_.end(), {&scope, &slot->first, now});
+    ++clients_;
+  } else {
+    // Replicated reports may arrive out of order: the list stays ordered by the newest report.
+    RecentClient& recent = *client->recent;
+    recent.last_report = std::max(recent.last_report, now);
+    recent_.splice(recent_.end(), recent_, client->recent);
+  }
   const Duration lifetime =
-      std::max(sync_interval, report.interval) * limits_.missed_intervals_to_expire;
-  client.expires_at = now + lifetime;
-  if (spacing > Duration::zero()) client.report_tat = std::max(client.report_tat, now) + spacing;
+      ClampedInterval(report.interval, sync_interval) * limits_.missed_intervals_to_expire;
+  client->expires_at = now + lifetime;
+  if (spacing > Duration::zero()) client->report_tat = std::max(client->report_tat, now) + spacing;
   const double seconds = Seconds(report.interval);
   // A Sync without counts (a client's first, or one sooner than its minimum interval) only
   // registers or refreshes the client: its previous rates stand until it reports new ones.
   if (seconds <= 0) return ReportResult::kAccepted;
-  Withdraw(client);
-  client.contributions.reserve(report.operations.size());
+  Withdraw(*client);
+  client->contributions.reserve(report.operations.size());
   for (const OperationReport& op : report.operations) {
     KeyState& key = KeyFor(scope, op.operation);
-    key.expires_at = std::max(key.expires_at, client.expires_at);
+    key.expires_at = std::max(key.expires_at, client->expires_at);
     const double seen = static_cast<double>(op.roots_seen) / seconds;
     const double sampled = static_cast<double>(op.roots_sampled) / seconds;
     key.seen_per_second += seen;
@@ -68,9 +177,9 @@ ReportResult Aggregator::Report(const ClientReport& report, Duration sync_interv
     // Several operations may fold into "*": one contribution each, the key counts the client
     // once per contribution and Withdraw undoes exactly what was added.
     ++key.clients;
-    client.contributions.push_back({&key, seen, sampled});
+    client->contributions.push_back({&key, seen, sampled});
   }
-  rates_ += client.contributions.size();
+  rates_ += client->contributions.size();
   return ReportResult::kAccepted;
 }
 
@@ -80,6 +189,7 @@ void Aggregator::Prune(Timestamp now) {
     for (auto it = scope.clients.begin(); it != scope.clients.end();) {
       if (it->second.expires_at <= now) {
         Withdraw(it->second);
+        recent_.erase(it->second.recent);
         it = scope.clients.erase(it);
         --clients_;
       } else {

@@ -163,7 +163,8 @@ ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry, Met
       store_reports_(CounterFamily(*registry_, "fleetrate_store_reports_total",
                                    "Client reports by what happened to them: written (by this "
                                    "replica), read (from every replica), dropped (expired or over "
-                                   "the bound while the store was unreachable)")),
+                                   "the bound while the store was unreachable), refused (another "
+                                   "replica's report beyond this replica's limits)")),
       store_tables_(CounterFamily(*registry_, "fleetrate_store_tables_total",
                                   "Rate tables published by this replica as leader, or fetched "
                                   "from the leader")),
@@ -182,10 +183,22 @@ ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry, Met
                                    "served; the last good one stays)")),
       store_lease_repairs_(SingleCounter(*registry_, "fleetrate_store_lease_repairs_total",
                                          "Leader leases with no expiry, or one beyond 2 x lease, "
-                                         "that this replica deleted")) {
+                                         "that this replica deleted")),
+      sync_refused_(CounterFamily(*registry_, "fleetrate_sync_refused_total",
+                                  "Syncs refused with RESOURCE_EXHAUSTED by the store's limits, by "
+                                  "reason")),
+      clients_evicted_(SingleCounter(*registry_, "fleetrate_clients_evicted_total",
+                                     "Idle clients evicted from a full client table to admit a "
+                                     "new report")) {
   store_up_.Set(1);
   store_leader_.Set(1);
-  for (const char* what : {"written", "read", "dropped"}) store_reports_.Add({{"result", what}});
+  for (const char* what : {"written", "read", "dropped", "refused"}) {
+    store_reports_.Add({{"result", what}});
+  }
+  for (const char* reason :
+       {"too_many_clients", "too_many_rates", "too_frequent", "peer_new_clients"}) {
+    sync_refused_.Add({{"reason", reason}});
+  }
   for (const char* what : {"published", "fetched"}) store_tables_.Add({{"result", what}});
   for (const char* what : {"report", "entry", "table"}) store_invalid_.Add({{"what", what}});
   policy_last_load_ok_.Set(1);
@@ -235,12 +248,19 @@ void ServerMetrics::RecordStore(const StoreStatus& status) {
   add(store_invalid_.Add({{"what", "entry"}}), status.invalid_entries, last_store_.invalid_entries);
   add(store_invalid_.Add({{"what", "table"}}), status.invalid_tables, last_store_.invalid_tables);
   add(store_lease_repairs_, status.lease_repairs, last_store_.lease_repairs);
+  add(store_reports_.Add({{"result", "refused"}}), status.reports_refused,
+      last_store_.reports_refused);
+  add(clients_evicted_, status.clients_evicted, last_store_.clients_evicted);
   last_store_ = status;
 }
 
 void ServerMetrics::RecordSyncOk(double seconds) {
   sync_ok_->Increment();
   sync_duration_.Observe(seconds);
+}
+
+void ServerMetrics::RecordSyncRefused(std::string_view reason) {
+  sync_refused_.Add({{"reason", std::string(reason)}}).Increment();
 }
 
 void ServerMetrics::RecordSync(const std::string& code, double seconds) {

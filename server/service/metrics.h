@@ -87,6 +87,8 @@ class ServerMetrics {
   void RecordSync(const std::string& code, double seconds);
   // RecordSync("OK", seconds) without building a label set: the Sync hot path.
   void RecordSyncOk(double seconds);
+  // Counts one Sync the store refused, by ReportResultName ("too_many_clients", ...).
+  void RecordSyncRefused(std::string_view reason);
   // Counts one policy load after startup (file reload or SetPolicies) by its result.
   void RecordPolicyLoad(bool ok);
   // Updates the gauges that follow the rate table: scopes, budget, per-scope rates and the
@@ -135,6 +137,8 @@ class ServerMetrics {
   prometheus::Gauge& store_table_age_;
   prometheus::Family<prometheus::Counter>& store_invalid_;
   prometheus::Counter& store_lease_repairs_;
+  prometheus::Family<prometheus::Counter>& sync_refused_;
+  prometheus::Counter& clients_evicted_;
   std::mutex store_mu_;
   StoreStatus last_store_;  // guarded by store_mu_
 

@@ -1,5 +1,7 @@
 #include "server/service/sampling_service.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -9,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "server/common/log.h"
 #include "server/common/raw_unary.h"
 #include "server/common/strings.h"
 #include "server/common/utf8.h"
@@ -87,7 +90,56 @@ uint64_t SliceVersion(const ServiceRates& rates, double even_share) {
   return fingerprint == 0 ? 1 : fingerprint;  // 0 means "no table"
 }
 
+// A client's string for a log line: printable ASCII, at most 64 bytes (a log line per field).
+std::string Printable(std::string_view value) {
+  std::string out;
+  for (char c : value.substr(0, 64)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  if (value.size() > 64) out.append("...");
+  return out;
+}
+
 }  // namespace
+
+std::string PeerKey(std::string_view grpc_peer) {
+  if (grpc_peer.empty()) return {};
+  if (grpc_peer.rfind("unix:", 0) == 0) return "unix";
+  if (grpc_peer.rfind("ipv4:", 0) == 0) {
+    std::string_view host = grpc_peer.substr(5);
+    host = host.substr(0, host.rfind(':'));
+    in_addr address{};
+    if (inet_pton(AF_INET, std::string(host).c_str(), &address) == 1) return std::string(host);
+  } else if (grpc_peer.rfind("ipv6:", 0) == 0) {
+    // "ipv6:[2001:db8::1]:5000", or with the brackets percent-encoded (newer gRPC).
+    std::string host(grpc_peer.substr(5));
+    for (const auto& [encoded, plain] : {std::pair{"%5B", "["}, std::pair{"%5D", "]"}}) {
+      for (size_t at; (at = host.find(encoded)) != std::string::npos;) host.replace(at, 3, plain);
+    }
+    const size_t open = host.find('[');
+    const size_t close = host.find(']');
+    if (open == 0 && close != std::string::npos) {
+      host = host.substr(1, close - 1);
+      host = host.substr(0, host.find('%'));  // a zone id
+      in6_addr address{};
+      if (inet_pton(AF_INET6, host.c_str(), &address) == 1) {
+        // An IPv4-mapped address is its IPv4 address's host.
+        static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        char text[INET6_ADDRSTRLEN] = {};
+        if (std::equal(std::begin(kMapped), std::end(kMapped), address.s6_addr)) {
+          in_addr v4{};
+          std::copy(address.s6_addr + 12, address.s6_addr + 16,
+                    reinterpret_cast<unsigned char*>(&v4));
+          return inet_ntop(AF_INET, &v4, text, sizeof(text)) != nullptr ? std::string(text)
+                                                                        : std::string();
+        }
+        std::fill(address.s6_addr + 8, address.s6_addr + 16, 0);
+        if (inet_ntop(AF_INET6, &address, text, sizeof(text)) != nullptr) {
+          return StrCat(text, "/64");
+        }
+      }
+    }
+  }
+  return std::string(grpc_peer.substr(0, 64));
+}
 
 grpc::Status ParseSyncRequest(const grpc::ByteBuffer& bytes, wire::v1::SyncRequest* request) {
   return ParseRawRequest(bytes, request, "fleetrate.v1.SyncRequest");
@@ -201,17 +253,18 @@ grpc::ServerUnaryReactor* SamplingServiceImpl::Sync(grpc::CallbackServerContext*
   // One response per callback thread, reused: Clear keeps its repeated fields' capacity.
   thread_local v1::SyncResponse answer;
   answer.Clear();
-  return FinishRawCall(context, Handle(*request, &answer), answer, response);
+  return FinishRawCall(context, Handle(*request, &answer, PeerKey(context->peer())), answer,
+                       response);
 }
 
 grpc::Status SamplingServiceImpl::Handle(const grpc::ByteBuffer& request,
-                                         v1::SyncResponse* response) {
+                                         v1::SyncResponse* response, std::string_view peer) {
   const auto started = std::chrono::steady_clock::now();
   // One parsed request per thread, reused like the response.
   thread_local wire::v1::SyncRequest parsed;
   parsed.Clear();
   grpc::Status status = ParseSyncRequest(request, &parsed);
-  if (status.ok()) status = HandleSync(parsed, response);
+  if (status.ok()) status = HandleSync(parsed, peer, response);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (status.ok()) {
@@ -223,20 +276,8 @@ grpc::Status SamplingServiceImpl::Handle(const grpc::ByteBuffer& request,
   return status;
 }
 
-grpc::Status SamplingServiceImpl::HandleSync(const wire::v1::SyncRequest& request,
-                                             v1::SyncResponse* response) {
-  if (auto status = ValidateSyncRequest(request, limits_); !status.ok()) return status;
-
-  const RatePublisher::Snapshot snapshot = publisher_.snapshot();
-  const std::shared_ptr<const Policies>& policies = snapshot.policies;
-  const auto sync_interval = std::chrono::duration_cast<Duration>(
-      std::chrono::duration<double>(policies->sync_interval_seconds));
-
-  // One report per gRPC thread, reused: its strings and vector keep their capacity, so a Sync
-  // in steady state copies the request into it without allocating.
-  thread_local ClientReport report;
-  CopyToReport(request, &report);
-  switch (store_.Report(report, sync_interval, clock_.Now())) {
+grpc::Status SamplingServiceImpl::Refusal(ReportResult result, const ClientReport& report) const {
+  switch (result) {
     case ReportResult::kAccepted:
       break;
     case ReportResult::kTooManyClients:
@@ -249,6 +290,49 @@ grpc::Status SamplingServiceImpl::HandleSync(const wire::v1::SyncRequest& reques
       return Exhausted(StrCat("client.instance_id '", report.instance_id, "': more than ",
                               limits_.sync_burst, " Syncs in a row, or one per ",
                               limits_.min_sync_spacing.count(), " ms sustained; retry later"));
+    case ReportResult::kTooManyNewClientsFromPeer:
+      return Exhausted(StrCat("client.instance_id: peer ", report.peer, " registered more than ",
+                              10 * limits_.new_clients_per_peer_per_second,
+                              " new clients in a row, or ", limits_.new_clients_per_peer_per_second,
+                              " per second sustained; retry later"));
+  }
+  return grpc::Status::OK;
+}
+
+void SamplingServiceImpl::NoteRefusal(ReportResult result, const ClientReport& report,
+                                      const grpc::Status& status) {
+  metrics_.RecordSyncRefused(ReportResultName(result));
+  uint64_t held_back = 0;
+  if (!refusal_log_.Allow(clock_.Now(), &held_back)) return;
+  FLEETRATE_LOG(kWarning) << "refused a Sync (" << ReportResultName(result) << ") from peer "
+                          << Printable(report.peer) << " for service '"
+                          << Printable(report.scope.service) << "': " << status.error_message()
+                          << (held_back > 0 ? StrCat(" (", held_back,
+                                                     " refusals since the previous line were not "
+                                                     "logged; fleetrate_sync_refused_total counts "
+                                                     "them all)")
+                                            : std::string());
+}
+
+grpc::Status SamplingServiceImpl::HandleSync(const wire::v1::SyncRequest& request,
+                                             std::string_view peer, v1::SyncResponse* response) {
+  if (auto status = ValidateSyncRequest(request, limits_); !status.ok()) return status;
+
+  const RatePublisher::Snapshot snapshot = publisher_.snapshot();
+  const std::shared_ptr<const Policies>& policies = snapshot.policies;
+  const auto sync_interval = std::chrono::duration_cast<Duration>(
+      std::chrono::duration<double>(policies->sync_interval_seconds));
+
+  // One report per gRPC thread, reused: its strings and vector keep their capacity, so a Sync
+  // in steady state copies the request into it without allocating.
+  thread_local ClientReport report;
+  CopyToReport(request, &report);
+  report.peer.assign(peer);
+  const ReportResult result = store_.Report(report, sync_interval, clock_.Now());
+  if (result != ReportResult::kAccepted) {
+    grpc::Status refusal = Refusal(result, report);
+    NoteRefusal(result, report, refusal);
+    return refusal;
   }
 
   const auto next_sync_ms = static_cast<uint32_t>(policies->sync_interval_seconds * 1000);

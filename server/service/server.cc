@@ -26,6 +26,11 @@ AggregatorLimits StoreLimits(const ServerOptions& options) {
   limits.max_client_key_rates = options.sync_limits.max_client_key_rates;
   limits.min_report_spacing = options.sync_limits.min_sync_spacing;
   limits.report_burst = options.sync_limits.sync_burst;
+  if (const int per_second = options.sync_limits.new_clients_per_peer_per_second; per_second > 0) {
+    limits.new_client_spacing_per_peer =
+        std::chrono::duration_cast<Duration>(std::chrono::seconds(1)) / per_second;
+    limits.new_clients_per_peer_burst = 10 * per_second;
+  }
   return limits;
 }
 

@@ -7,6 +7,7 @@
 
 #include "server/common/log.h"
 #include "server/common/strings.h"
+#include "server/store/admission_log.h"
 #include "server/store/stored_format.h"
 
 namespace fleetrate::server {
@@ -72,6 +73,25 @@ uint64_t ParseSequence(const RedisReply& reply) {
   return ec == std::errc() && ptr == end ? value : 0;
 }
 
+// The wire format of store::v1::ReportBatch and StoredReport's age_at_flush_ms, for Flush.
+constexpr uint64_t kReplicaIdField = 1;            // ReportBatch.replica_id
+constexpr uint64_t kReportsTag = (2 << 3) | 2;     // ReportBatch.reports, length-delimited
+constexpr uint64_t kAgeAtFlushTag = (7 << 3) | 0;  // StoredReport.age_at_flush_ms, varint
+
+void AppendVarint(std::string* out, uint64_t value) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>((value & 0x7f) | 0x80));
+    value >>= 7;
+  }
+  out->push_back(static_cast<char>(value));
+}
+
+void AppendBytesField(std::string* out, uint64_t field, std::string_view bytes) {
+  AppendVarint(out, (field << 3) | 2);
+  AppendVarint(out, bytes.size());
+  out->append(bytes);
+}
+
 std::string ClientKey(const ClientReport& report) {
   std::string key;
   key.reserve(report.scope.service.size() + report.scope.environment.size() +
@@ -95,13 +115,9 @@ RedisStore::RedisStore(RedisStoreOptions options, const Clock& clock)
       table_key_(options_.key_prefix + ":table"),
       sequence_key_(options_.key_prefix + ":table:sequence"),
       redis_(options_.address, options_.timeout),
-      aggregator_([this] {
-        AggregatorLimits limits = options_.limits;
-        // Entries are re-read after a reconnect and arrive out of order across replicas: no
-        // per-client spacing in the fleet view (each replica's pending buffer coalesces).
-        limits.min_report_spacing = Duration::zero();
-        return limits;
-      }()) {
+      // The per-client spacing and the per-peer budget apply to this replica's intake (Report)
+      // only: stream entries are re-read after a reconnect and arrive out of order (Replicate).
+      aggregator_(options_.limits) {
   status_.backend = "redis";
   status_.address = options_.address.Describe();
   status_.replica_id = options_.replica_id;
@@ -115,22 +131,54 @@ RedisStore::~RedisStore() { Stop(); }
 
 ReportResult RedisStore::Report(const ClientReport& report, Duration sync_interval, Timestamp now) {
   Pending pending;
-  ToStored(report, sync_interval, &pending.report);
-  pending.received = now;
-  pending.lifetime =
-      std::max(sync_interval, report.interval) * options_.limits.missed_intervals_to_expire;
-  std::string key = ClientKey(report);
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = pending_.find(key);
-  if (it != pending_.end()) {
-    it->second = std::move(pending);  // only a client's latest report matters
-  } else if (pending_.size() < options_.max_pending_reports) {
-    pending_.emplace(std::move(key), std::move(pending));
-  } else {
-    ++status_.reports_dropped;
-    return ReportResult::kTooManyClients;
+  {
+    // One message per gRPC thread, reused: Clear keeps its operations' capacity.
+    thread_local store::v1::StoredReport stored;
+    stored.Clear();
+    ToStored(report, sync_interval, &stored);
+    stored.SerializeToString(&pending.report);
   }
-  return ReportResult::kAccepted;
+  pending.received = now;
+  pending.lifetime = aggregator_.ClampedInterval(report.interval, sync_interval) *
+                     options_.limits.missed_intervals_to_expire;
+  std::string key = ClientKey(report);
+  ReportResult result;
+  uint64_t evicted = 0;
+  size_t clients = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pending_.find(key);
+    if (it == pending_.end() && pending_.size() >= options_.max_pending_reports) {
+      ++status_.reports_dropped;
+      return ReportResult::kTooManyClients;
+    }
+    // Admission against the fleet view (every replica's clients, as read from the stream) with
+    // the memory store's rules; an admitted report enters the fleet view at once, so this
+    // replica's pending reports count against the limits too.
+    result = aggregator_.Report(report, sync_interval, now);
+    if (result != ReportResult::kAccepted) return result;
+    if (it != pending_.end()) {
+      it->second = std::move(pending);  // only a client's latest report matters
+    } else {
+      pending_.emplace(std::move(key), std::move(pending));
+    }
+    evicted = aggregator_.evicted_clients();
+    clients = aggregator_.clients();
+    if (evicted == status_.clients_evicted) return result;
+    status_.clients_evicted = evicted;
+  }
+  LogEviction(eviction_log_, now, evicted, clients);
+  return result;
+}
+
+void RedisStore::ApplyReplicated(const ClientReport& report, Duration sync_interval,
+                                 Timestamp received) {
+  // Another replica admitted it against its own view of the fleet, which may lag this one's by
+  // a round: at this view's limits the entry is dropped (and counted), memory stays bounded.
+  if (aggregator_.Replicate(report, sync_interval, received) != ReportResult::kAccepted) {
+    ++status_.reports_refused;
+  }
+  status_.clients_evicted = aggregator_.evicted_clients();
 }
 
 FleetEstimate RedisStore::Estimate(Timestamp now) {
@@ -214,15 +262,18 @@ void RedisStore::Run() {
   ReleaseLease();
 }
 
-void RedisStore::Flush(std::vector<std::vector<std::string>>* commands, PendingMap* batch) {
+size_t RedisStore::Flush(std::vector<std::vector<std::string>>* commands, PendingMap* batch) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     batch->swap(pending_);
   }
-  if (batch->empty()) return;
+  if (batch->empty()) return 0;
   const Timestamp now = clock_.Now();
-  store::v1::ReportBatch entry;
-  entry.set_replica_id(options_.replica_id);
+  // A ReportBatch written field by field from the serialized reports, so a flush holds one
+  // more copy of the bytes rather than a parsed copy of every report.
+  std::string entry;
+  AppendBytesField(&entry, kReplicaIdField, options_.replica_id);
+  size_t reports = 0;
   uint64_t expired = 0;
   for (auto it = batch->begin(); it != batch->end();) {
     Pending& p = it->second;
@@ -231,26 +282,38 @@ void RedisStore::Flush(std::vector<std::vector<std::string>>* commands, PendingM
       it = batch->erase(it);
       continue;
     }
-    p.report.set_age_at_flush_ms(
-        std::chrono::duration_cast<std::chrono::milliseconds>(now - p.received).count());
-    *entry.add_reports() = p.report;
+    const auto age = static_cast<uint64_t>(std::max<int64_t>(
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(now - p.received).count()));
+    // age_at_flush_ms follows the report's other fields: for a scalar field protobuf keeps the
+    // last value it parses.
+    std::string age_field;
+    AppendVarint(&age_field, kAgeAtFlushTag);
+    AppendVarint(&age_field, age);
+    AppendVarint(&entry, kReportsTag);
+    AppendVarint(&entry, p.report.size() + age_field.size());
+    entry.append(p.report).append(age_field);
+    ++reports;
     ++it;
   }
   if (expired > 0) {
     std::lock_guard<std::mutex> lock(mu_);
     status_.reports_dropped += expired;
   }
-  if (entry.reports_size() == 0) return;
+  if (reports == 0) return 0;
   std::vector<std::string> xadd = {"XADD", reports_key_};
   if (redis_now_ms_ > 0) {
     // Trim in the same command: entries older than the retention are never needed again.
     const long long min_ms = redis_now_ms_ - options_.retention.count();
     xadd.insert(xadd.end(), {"MINID", "~", std::to_string(std::max(0LL, min_ms))});
   }
-  xadd.insert(xadd.end(), {"*", "r", entry.SerializeAsString()});
+  xadd.insert(xadd.end(), {"*", "r", std::move(entry)});
+  const size_t xadd_index = commands->size();
   commands->push_back(std::move(xadd));
-  // The stream of a fleet that is gone disappears on its own.
-  commands->push_back({"PEXPIRE", reports_key_, std::to_string(options_.retention.count() * 2)});
+  // The stream of a fleet that is gone disappears on its own; something else under its name is
+  // not kept alive by us (the script checks the key's type).
+  commands->push_back({"EVAL", kExpireStreamScript, "1", reports_key_,
+                       std::to_string(options_.retention.count() * 2)});
+  return xadd_index;
 }
 
 bool RedisStore::Round() {
@@ -258,8 +321,7 @@ bool RedisStore::Round() {
   std::vector<std::vector<std::string>> commands;
   commands.push_back({"TIME"});
   PendingMap batch;
-  Flush(&commands, &batch);
-  const size_t xadd_index = GuardStreamWrites(&commands);
+  const size_t xadd_index = Flush(&commands, &batch);
   const size_t lease_index = commands.size();
   bool was_leader;
   std::string publish;
@@ -561,8 +623,7 @@ void RedisStore::ApplyEntry(const RedisReply& entry, long long redis_now_ms) {
     Duration sync_interval{};
     const ClientReport report = FromStored(stored, &sync_interval);
     const auto age = std::chrono::milliseconds(entry_age_ms + stored.age_at_flush_ms());
-    // Refusals at the fleet view's limits are the replicas' own (each refused the Sync).
-    (void)aggregator_.Report(report, sync_interval, now - age);
+    ApplyReplicated(report, sync_interval, now - age);
     ++status_.reports_read;
   }
 }
@@ -589,20 +650,6 @@ void RedisStore::Restore(PendingMap batch) {
     }
     pending_.emplace(key, std::move(p));
   }
-}
-
-size_t RedisStore::GuardStreamWrites(std::vector<std::vector<std::string>>* commands) const {
-  size_t xadd = 0;
-  for (size_t i = 0; i < commands->size(); ++i) {
-    std::vector<std::string>& command = (*commands)[i];
-    if (command.size() < 2 || command[1] != reports_key_) continue;
-    if (command[0] == "XADD") {
-      xadd = i;
-    } else if (command[0] == "PEXPIRE" && command.size() == 3) {
-      command = {"EVAL", kExpireStreamScript, "1", reports_key_, command[2]};
-    }
-  }
-  return xadd;
 }
 
 std::optional<LeaseRepair> LeaseToRepair(const RedisReply& holder, const RedisReply& pttl,

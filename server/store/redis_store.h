@@ -1,10 +1,13 @@
 // RedisStore: several replicas, one fleet view, one leader (--store redis://...).
 //
 // Every replica
+//   - admits a Sync's report with the memory store's rules (AggregatorLimits), counted against
+//     its fleet view below, so a flood is refused at the replica before it reaches Redis;
 //   - buffers the latest report of each client that Syncs with it and, each flush interval,
 //     appends them as one entry to the stream `<prefix>:reports` (one pipelined round trip that
 //     also trims entries older than the retention and refreshes the stream's expiry);
-//   - reads the whole stream, every replica's entries, into its own Aggregator. A report
+//   - reads the whole stream, every replica's entries, into its own Aggregator (within its
+//     limits: an entry beyond them is dropped and counted, reports_refused). A report
 //     replaces its client's previous one whichever replica received it, so a client that moves
 //     between replicas, or an entry read twice, is never counted twice; every replica holds
 //     the fleet estimate, so a new leader needs no warm-up;
@@ -47,6 +50,7 @@
 
 #include "fleetrate/store/v1/store.pb.h"
 #include "server/common/clock.h"
+#include "server/common/log_throttle.h"
 #include "server/store/redis_client.h"
 #include "server/store/store.h"
 #include "server/store/stored_format.h"
@@ -91,9 +95,12 @@ class RedisStore final : public Store {
   RedisStore(RedisStoreOptions options, const Clock& clock);
   ~RedisStore() override;
 
-  // Buffers the report for the next flush; kTooManyClients when max_pending_reports clients
-  // wait (Redis unreachable for long). No per-client spacing: a client's buffered report is
-  // replaced, so a fast client costs Redis nothing extra.
+  // Admits the report like the memory store (AggregatorLimits: the per-client Sync rate, the
+  // per-peer new-client budget, max_clients and max_client_key_rates, counted against this
+  // replica's fleet view, which holds every replica's clients and takes an admitted report at
+  // once), then buffers it for the next flush; kTooManyClients too when max_pending_reports
+  // clients wait (Redis unreachable for long). A client's buffered report is replaced, so a
+  // client costs Redis one report per flush at most.
   [[nodiscard]] ReportResult Report(const ClientReport& report, Duration sync_interval,
                                     Timestamp now) override;
   [[nodiscard]] FleetEstimate Estimate(Timestamp now) override;
@@ -108,7 +115,9 @@ class RedisStore final : public Store {
 
  private:
   struct Pending {
-    store::v1::StoredReport report;
+    // The serialized StoredReport (without age_at_flush_ms): ~25 bytes an operation, where the
+    // parsed message takes ~120, so a full buffer stays near the fleet view's own size.
+    std::string report;
     Timestamp received;
     Duration lifetime;
   };
@@ -117,20 +126,21 @@ class RedisStore final : public Store {
   void Run();
   // One round: flush, read, lease, fetch, publish. Returns false if Redis failed.
   bool Round();
-  // Moves the pending reports into `batch` and appends the commands that write them.
-  void Flush(std::vector<std::vector<std::string>>* commands, PendingMap* batch);
+  // Moves the pending reports into `batch` and appends the commands that write them: an XADD
+  // and an expiry refresh that applies only to our stream. Returns the XADD's index in
+  // `commands`, 0 when nothing is written.
+  size_t Flush(std::vector<std::vector<std::string>>* commands, PendingMap* batch);
   // Puts back a batch whose write failed.
   void Restore(PendingMap batch);
   bool ReadStream(long long redis_now_ms);
   void ApplyEntry(const RedisReply& entry, long long redis_now_ms);
+  // One report of a stream entry into the fleet view; counts a refusal. Requires mu_.
+  void ApplyReplicated(const ClientReport& report, Duration sync_interval, Timestamp received);
   void UpdateLease(const RedisReply& reply, Timestamp asked_at);
   bool FetchTable(uint64_t sequence);
   void ReleaseLease();
   void NoteFailure(const absl::Status& status);
   // Untrusted contents (see the class comment).
-  // Makes the stream's expiry refresh conditional on the key being a stream; returns the index
-  // of the XADD in `commands` (0 if none).
-  size_t GuardStreamWrites(std::vector<std::vector<std::string>>* commands) const;
   // After a round: a lease held by someone else with no sane expiry is deleted and contended.
   void RepairLease(const RedisReply& holder, const RedisReply& pttl);
   // Counts and logs (throttled) something read from Redis that was refused.
@@ -174,6 +184,7 @@ class RedisStore final : public Store {
   std::string reports_write_error_;   // guarded by mu_; the last append to the stream failed
   std::string table_error_;           // guarded by mu_; the last table fetched was refused
   Timestamp last_table_at_{};         // guarded by mu_; last table published or fetched
+  LogThrottle eviction_log_{3, std::chrono::minutes(1)};
   std::thread thread_;
 };
 

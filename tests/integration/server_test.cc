@@ -165,6 +165,39 @@ TEST_F(ServerTest, LimitsAnswerResourceExhaustedNamingTheLimit) {
   small.Shutdown();
 }
 
+// Over real gRPC, the peer is the caller's address: one host minting instance ids is held to its
+// budget (here 1/s, bursts of 10), its known clients keep syncing, and /metrics counts it.
+TEST_F(ServerTest, OneHostMintingInstanceIdsIsHeldToItsBudget) {
+  ServerOptions options;
+  options.grpc_listen = "127.0.0.1:0";
+  options.http_listen = "127.0.0.1:0";
+  options.sync_limits.new_clients_per_peer_per_second = 1;
+  Server small(options, std::make_shared<const Policies>(*ParsePolicies("")), clock_);
+  ASSERT_TRUE(small.Start().ok());
+  auto stub = v1::SamplingService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(small.grpc_port()), grpc::InsecureChannelCredentials()));
+  const auto sync_as = [&](const std::string& instance) {
+    v1::SyncRequest request = Valid();
+    request.mutable_client()->set_instance_id(instance);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::SyncResponse response;
+    return stub->Sync(&context, request, &response);
+  };
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(sync_as("minted-" + std::to_string(i)).ok());
+  grpc::Status refused = sync_as("minted-10");
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(refused.error_message(),
+            "client.instance_id: peer 127.0.0.1 registered more than 10 new clients in a row, or "
+            "1 per second sustained; retry later");
+  EXPECT_TRUE(sync_as("minted-0").ok());
+  const auto metrics = HttpGet(small.http_port(), "/metrics");
+  EXPECT_NE(metrics.body.find("fleetrate_sync_refused_total{reason=\"peer_new_clients\"} 1\n"),
+            std::string::npos)
+      << metrics.body;
+  small.Shutdown();
+}
+
 // Strings are proto3 `string`s, which protobuf refuses to parse when they are not UTF-8; the
 // server reads them as bytes and answers INVALID_ARGUMENT naming the field, like other limits.
 TEST_F(ServerTest, InvalidUtf8IsInvalidArgumentNamingTheField) {

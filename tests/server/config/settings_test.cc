@@ -99,6 +99,19 @@ TEST(SettingsTest, TheAdminTokenFromTheEnvironmentMustBeLongAndOneWord) {
   }
 }
 
+TEST(SettingsTest, NewClientsPerPeerIsANumberOrZero) {
+  EXPECT_EQ(Parse({})->new_clients_per_peer, 100);
+  EXPECT_EQ(Parse({"--new-clients-per-peer", "0"})->new_clients_per_peer, 0);
+  EXPECT_EQ(Parse({}, Env{{{"FLEETRATE_NEW_CLIENTS_PER_PEER", "2500"}}})->new_clients_per_peer,
+            2500);
+  for (const char* bad : {"-1", "ten", "", "1000001"}) {
+    auto s = Parse({"--new-clients-per-peer", bad});
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.status().message().find("--new-clients-per-peer: '"), std::string::npos)
+        << s.status().message();
+  }
+}
+
 TEST(SettingsTest, HelpIsRecognised) {
   auto s = Parse({"--help"});
   ASSERT_TRUE(s.ok());

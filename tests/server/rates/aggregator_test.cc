@@ -188,6 +188,127 @@ TEST_F(AggregatorTest, MemoryAndRateLimitsRefuseReportsWithoutTouchingOthers) {
   EXPECT_EQ(report("c", {{"x", 10, 0}}), ReportResult::kAccepted);
 }
 
+// A client claiming the longest interval a Sync may carry (an hour) does not hold its place for
+// three hours: its lifetime counts at most max_client_interval (5 minutes) per interval.
+TEST_F(AggregatorTest, AClaimedIntervalCountsOnlyUpToTheServersCap) {
+  (void)aggregator_.Report(MakeReport("long", std::chrono::milliseconds(3'600'000), {}),
+                           seconds(10), clock_.Now());
+  EXPECT_EQ(aggregator_.ClampedInterval(std::chrono::milliseconds(3'600'000), seconds(10)),
+            std::chrono::minutes(5));
+  EXPECT_EQ(aggregator_.ClampedInterval(seconds(1), seconds(10)), seconds(10));
+  clock_.Advance(std::chrono::minutes(15) - seconds(1));
+  EXPECT_EQ(aggregator_.Estimate(clock_.Now()).live_clients, 1u);
+  clock_.Advance(seconds(1));
+  EXPECT_EQ(aggregator_.Estimate(clock_.Now()).live_clients, 0u);
+}
+
+// 200,000 clients sent once in 15 s must not lock new clients out for their lifetime: once they
+// have missed their interval, a newcomer takes the place of the least recently reporting one.
+TEST_F(AggregatorTest, AFullTableEvictsTheOldestIdleClientForANewcomer) {
+  AggregatorLimits limits;
+  limits.max_clients = 3;
+  Aggregator capped(limits);
+  const auto report = [&](const std::string& instance) {
+    return capped.Report(MakeReport(instance, seconds(10), {{"op", 10, 0}}), seconds(10),
+                         clock_.Now());
+  };
+  EXPECT_EQ(report("a"), ReportResult::kAccepted);
+  clock_.Advance(seconds(1));
+  EXPECT_EQ(report("b"), ReportResult::kAccepted);
+  EXPECT_EQ(report("c"), ReportResult::kAccepted);
+  clock_.Advance(seconds(20));  // a idle for 21 s, b and c for 20 s: two intervals
+  EXPECT_EQ(report("b"), ReportResult::kAccepted);  // b is live again
+  EXPECT_EQ(report("d"), ReportResult::kAccepted);  // evicts a, the oldest
+  EXPECT_EQ(capped.evicted_clients(), 1u);
+  EXPECT_EQ(capped.clients(), 3u);
+  EXPECT_EQ(report("e"), ReportResult::kAccepted);  // evicts c, not b
+  EXPECT_EQ(capped.evicted_clients(), 2u);
+  // b, d and e are live: the table is full and the next newcomer is refused.
+  EXPECT_EQ(report("f"), ReportResult::kTooManyClients);
+  EXPECT_EQ(capped.refused_reports(ReportResult::kTooManyClients), 1u);
+  const FleetEstimate e = capped.Estimate(clock_.Now());
+  EXPECT_EQ(e.live_clients, 3u);
+  EXPECT_DOUBLE_EQ(FindKey(FindScope(e, "cart"), "op")->seen_per_second, 3.0);  // b, d, e
+  // An evicted client comes back as a newcomer, on the same terms.
+  EXPECT_EQ(report("a"), ReportResult::kTooManyClients);
+}
+
+TEST_F(AggregatorTest, AFullTableOfLiveClientsRefusesAndCountsTheRefusal) {
+  AggregatorLimits limits;
+  limits.max_clients = 2;
+  Aggregator capped(limits);
+  const auto report = [&](const std::string& instance) {
+    return capped.Report(MakeReport(instance, seconds(10), {{"op", 10, 0}}), seconds(10),
+                         clock_.Now());
+  };
+  EXPECT_EQ(report("a"), ReportResult::kAccepted);
+  EXPECT_EQ(report("b"), ReportResult::kAccepted);
+  clock_.Advance(seconds(19));  // not yet idle for two intervals
+  EXPECT_EQ(report("c"), ReportResult::kTooManyClients);
+  EXPECT_EQ(report("d"), ReportResult::kTooManyClients);
+  EXPECT_EQ(capped.refused_reports(ReportResult::kTooManyClients), 2u);
+  EXPECT_EQ(capped.evicted_clients(), 0u);
+  EXPECT_EQ(capped.clients(), 2u);
+}
+
+// The same against the rates cap (2,500 clients × 2,000 operations fill the default 5 M).
+TEST_F(AggregatorTest, TheRatesCapEvictsIdleClientsThenRefuses) {
+  AggregatorLimits limits;
+  limits.max_client_key_rates = 4;
+  Aggregator capped(limits);
+  const auto report = [&](const std::string& instance) {
+    return capped.Report(MakeReport(instance, seconds(10), {{"x", 10, 0}, {"y", 10, 0}}),
+                         seconds(10), clock_.Now());
+  };
+  EXPECT_EQ(report("a"), ReportResult::kAccepted);
+  EXPECT_EQ(report("b"), ReportResult::kAccepted);
+  EXPECT_EQ(report("c"), ReportResult::kTooManyRates);  // a and b are live
+  EXPECT_EQ(capped.refused_reports(ReportResult::kTooManyRates), 1u);
+  clock_.Advance(seconds(20));
+  EXPECT_EQ(report("b"), ReportResult::kAccepted);
+  EXPECT_EQ(report("c"), ReportResult::kAccepted);  // evicts idle a
+  EXPECT_EQ(capped.evicted_clients(), 1u);
+  EXPECT_EQ(capped.client_key_rates(), 4u);
+  EXPECT_EQ(report("d"), ReportResult::kTooManyRates);  // b and c are live
+  EXPECT_EQ(capped.refused_reports(ReportResult::kTooManyRates), 2u);
+  EXPECT_EQ(capped.client_key_rates(), 4u);
+}
+
+// One peer may register new identities only at its budget's pace; other peers, and the peer's
+// clients already known, are unaffected.
+TEST_F(AggregatorTest, APeerMintingIdentitiesBeyondItsBudgetIsRefused) {
+  AggregatorLimits limits;
+  limits.new_client_spacing_per_peer = seconds(1);
+  limits.new_clients_per_peer_burst = 2;
+  limits.max_peers = 2;
+  Aggregator capped(limits);
+  const auto report = [&](const std::string& instance, const std::string& peer) {
+    ClientReport r = MakeReport(instance, seconds(10), {{"op", 10, 0}});
+    r.peer = peer;
+    return capped.Report(r, seconds(10), clock_.Now());
+  };
+  EXPECT_EQ(report("x1", "10.0.0.1"), ReportResult::kAccepted);
+  EXPECT_EQ(report("x2", "10.0.0.1"), ReportResult::kAccepted);
+  EXPECT_EQ(report("x3", "10.0.0.1"), ReportResult::kTooManyNewClientsFromPeer);
+  EXPECT_EQ(report("y1", "10.0.0.2"), ReportResult::kAccepted);
+  clock_.Advance(seconds(1));
+  EXPECT_EQ(report("x1", "10.0.0.1"), ReportResult::kAccepted);  // known: no token needed
+  EXPECT_EQ(report("x3", "10.0.0.1"), ReportResult::kAccepted);  // one token back
+  EXPECT_EQ(report("x4", "10.0.0.1"), ReportResult::kTooManyNewClientsFromPeer);
+  EXPECT_EQ(capped.refused_reports(ReportResult::kTooManyNewClientsFromPeer), 2u);
+  // At max_peers, a peer whose bucket is full again (10.0.0.2) is forgotten for a newcomer;
+  // while both kept buckets are draining, further peers share one bucket: bounded memory.
+  EXPECT_EQ(report("z1", "10.0.0.3"), ReportResult::kAccepted);
+  EXPECT_EQ(report("z2", "10.0.0.4"), ReportResult::kAccepted);
+  EXPECT_EQ(report("z3", "10.0.0.5"), ReportResult::kAccepted);
+  EXPECT_EQ(report("z4", "10.0.0.6"), ReportResult::kTooManyNewClientsFromPeer);
+  // Replicated reports (another replica admitted them) and reports without a peer spend nothing.
+  ClientReport replicated = MakeReport("r1", seconds(10), {{"op", 10, 0}});
+  replicated.peer = "10.0.0.1";
+  EXPECT_EQ(capped.Replicate(replicated, seconds(10), clock_.Now()), ReportResult::kAccepted);
+  EXPECT_EQ(report("n1", ""), ReportResult::kAccepted);
+}
+
 TEST_F(AggregatorTest, IncrementalSumsMatchAnExactResum) {
   std::mt19937_64 random(7);
   Aggregator incremental(AggregatorLimits{2000, 100000, 3, 1'000'000});  // never resums

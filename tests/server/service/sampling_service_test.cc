@@ -277,5 +277,72 @@ TEST_F(SamplingServiceTest, InvalidRequestIsRejectedAndNotCounted) {
   EXPECT_EQ(store_.Estimate(clock_.Now()).live_clients, 0u);
 }
 
+// The value of one series of the metrics' registry, or -1 if there is no such series.
+double SeriesValue(prometheus::Registry& registry, const std::string& name,
+                   const std::string& label, const std::string& value) {
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      for (const auto& l : metric.label) {
+        if (l.name == label && l.value == value) return metric.counter.value;
+      }
+    }
+  }
+  return -1;
+}
+
+// One host minting instance ids is held to its budget of new identities, while a client from
+// another host is admitted; every refusal is counted by reason.
+TEST_F(SamplingServiceTest, APeerMintingIdentitiesBeyondItsBudgetIsRefusedAndCounted) {
+  SyncLimits limits;
+  limits.new_clients_per_peer_per_second = 1;  // bursts of 10
+  AggregatorLimits store_limits;               // as the Server maps them
+  store_limits.new_clients_per_peer_burst = 10;
+  store_limits.new_client_spacing_per_peer = std::chrono::seconds(1);
+  MemoryStore store(store_limits);
+  auto registry = std::make_shared<prometheus::Registry>();
+  ServerMetrics metrics(registry);
+  SamplingServiceImpl service(store, publisher_, metrics, clock_, limits);
+  const auto sync = [&](const std::string& instance, const std::string& peer) {
+    v1::SyncResponse response;
+    return service.Handle(Serialized(Client(instance, 100)), &response, peer);
+  };
+  const std::string attacker = PeerKey("ipv4:10.9.9.9:40000");
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(sync("minted-" + std::to_string(i), attacker).ok());
+  int refused = 0;
+  grpc::Status last;
+  for (int i = 10; i < 100; ++i) {
+    last = sync("minted-" + std::to_string(i), attacker);
+    if (last.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) ++refused;
+  }
+  EXPECT_EQ(refused, 90);
+  EXPECT_EQ(last.error_message(),
+            "client.instance_id: peer 10.9.9.9 registered more than 10 new clients in a row, or 1 "
+            "per second sustained; retry later");
+  // Another host (another port of the same address is the same host).
+  EXPECT_TRUE(sync("real-1", PeerKey("ipv4:10.1.1.1:50000")).ok());
+  EXPECT_EQ(sync("minted-x", PeerKey("ipv4:10.9.9.9:40001")).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(sync("minted-0", attacker).ok());  // known ids keep syncing
+  EXPECT_EQ(store.Estimate(clock_.Now()).live_clients, 11u);
+  EXPECT_EQ(SeriesValue(*registry, "fleetrate_sync_refused_total", "reason", "peer_new_clients"),
+            91);
+  EXPECT_EQ(SeriesValue(*registry, "fleetrate_sync_refused_total", "reason", "too_many_clients"),
+            0);
+  EXPECT_EQ(SeriesValue(*registry, "fleetrate_sync_requests_total", "code", "RESOURCE_EXHAUSTED"),
+            91);
+}
+
+TEST(PeerKeyTest, OneKeyPerHost) {
+  EXPECT_EQ(PeerKey("ipv4:10.1.2.3:5000"), "10.1.2.3");
+  EXPECT_EQ(PeerKey("ipv6:[2001:db8:1:2:3:4:5:6]:5000"), "2001:db8:1:2::/64");
+  EXPECT_EQ(PeerKey("ipv6:%5B2001:db8:1:2::9%5D:5000"), "2001:db8:1:2::/64");
+  EXPECT_EQ(PeerKey("ipv6:[::ffff:10.1.2.3]:5000"), "10.1.2.3");
+  EXPECT_EQ(PeerKey("ipv6:[::1]:5000"), "::/64");
+  EXPECT_EQ(PeerKey("unix:/tmp/socket"), "unix");
+  EXPECT_EQ(PeerKey(""), "");
+  EXPECT_EQ(PeerKey(std::string(100, 'x')).size(), 64u);
+}
+
 }  // namespace
 }  // namespace fleetrate::server
