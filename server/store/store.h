@@ -47,8 +47,8 @@ struct StoreStatus {
   uint64_t invalid_entries = 0;  // stream entries that are not a report batch (dropped)
   uint64_t invalid_tables = 0;   // fetched tables that failed validation (not served)
   uint64_t lease_repairs = 0;    // leases without a sane expiry this replica deleted
-  uint64_t clients_evicted = 0;   // idle clients evicted to admit a report to a full table
-  uint64_t reports_refused = 0;   // other replicas' reports the fleet view refused at its limits
+  uint64_t clients_evicted = 0;  // idle clients evicted to admit a report to a full table
+  uint64_t reports_refused = 0;  // other replicas' reports the fleet view refused at its limits
 };
 
 // A table a leader published, as a follower fetched it. `tables->policies` is null: the
