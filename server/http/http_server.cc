@@ -336,6 +336,11 @@ class SessionRegistry {
     return sessions_.size();
   }
 
+  [[nodiscard]] size_t idle() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return idle_.size();
+  }
+
   void CloseAll() {
     std::vector<std::shared_ptr<SessionBase>> live;
     {
@@ -721,6 +726,11 @@ void HttpServer::HandleOnIoThread(std::string path, HttpHandler handler) {
 size_t HttpServer::open_connections() const {
   std::lock_guard<std::mutex> lock(lifecycle_mu_);
   return impl_->registry ? impl_->registry->size() : 0;
+}
+
+size_t HttpServer::idle_connections() const {
+  std::lock_guard<std::mutex> lock(lifecycle_mu_);
+  return impl_->registry ? impl_->registry->idle() : 0;
 }
 
 absl::Status HttpServer::Start() {

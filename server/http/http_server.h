@@ -132,6 +132,8 @@ class HttpServer {
 
   // Connections open now (accepted, not yet closed); for tests and metrics.
   [[nodiscard]] size_t open_connections() const;
+  // Of those, the ones waiting for a request.
+  [[nodiscard]] size_t idle_connections() const;
 
   // The bound port (useful with port 0); 0 before Start().
   [[nodiscard]] uint16_t port() const;
