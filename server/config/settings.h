@@ -11,6 +11,9 @@
 //   --log-level      FLEETRATE_LOG_LEVEL       info (debug, info, warning, error)
 //   --admin-token-file FLEETRATE_ADMIN_TOKEN_FILE  none (AdminService.SetPolicies disabled)
 //                    FLEETRATE_ADMIN_TOKEN     the token itself (environment only)
+//   --http-max-connections FLEETRATE_HTTP_MAX_CONNECTIONS  0 (sized from RLIMIT_NOFILE)
+//   --http-max-idle-connections FLEETRATE_HTTP_MAX_IDLE_CONNECTIONS  0 (a quarter of the above)
+//   --grpc-self-probe-interval FLEETRATE_GRPC_SELF_PROBE_INTERVAL  5 (seconds; 0 disables)
 //
 //   absl::StatusOr<Settings> s = ParseSettings(argc, argv, std::getenv);
 #pragma once
@@ -40,6 +43,10 @@ struct Settings {
   std::string admin_token;     // from FLEETRATE_ADMIN_TOKEN; never a flag (ps would show it)
   bool protect_reads = false;  // --protect-reads: reads need the admin token too
   TlsFiles tls;                // --tls-cert, --tls-key, --tls-client-ca
+  // HTTP connection caps; 0: sized from the descriptor limit (server.h).
+  uint64_t http_max_connections = 0;
+  uint64_t http_max_idle_connections = 0;
+  uint64_t grpc_self_probe_interval_seconds = 5;  // 0: no self-probe behind /healthz
   bool help = false;
 };
 
