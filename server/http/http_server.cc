@@ -57,8 +57,8 @@ struct Config {
   HttpServerOptions options;
   RouteMap routes;
   std::shared_ptr<asio::ssl::context> ssl;  // null: plaintext
-  asio::io_context* ioc = nullptr;           // the I/O threads' (kept running by worker jobs)
-  asio::thread_pool* workers = nullptr;      // null: handlers run on the I/O threads
+  asio::io_context* ioc = nullptr;          // the I/O threads' (kept running by worker jobs)
+  asio::thread_pool* workers = nullptr;     // null: handlers run on the I/O threads
 };
 
 std::string HostPort(const std::string& host, uint16_t port) {
@@ -195,8 +195,7 @@ Prepared Prepare(const Config& config, http::request<http::string_body>&& req) {
   }
   absl::StatusOr<QueryParams> query = ParseQuery(raw_query);
   if (!query.ok()) {
-    return Answer(
-        TextResponse(400, "bad query: " + std::string(query.status().message()) + "\n"));
+    return Answer(TextResponse(400, "bad query: " + std::string(query.status().message()) + "\n"));
   }
 
   HttpRequest request;
@@ -365,10 +364,10 @@ class SessionRegistry {
   const size_t max_idle_;
   const std::function<void()> on_idle_closed_;
   mutable std::mutex mu_;
-  bool closing_ = false;                         // guarded by mu_
-  uint64_t last_id_ = 0;                         // guarded by mu_
+  bool closing_ = false;                          // guarded by mu_
+  uint64_t last_id_ = 0;                          // guarded by mu_
   std::unordered_map<uint64_t, Entry> sessions_;  // guarded by mu_
-  std::list<uint64_t> idle_;                     // guarded by mu_; longest idle first
+  std::list<uint64_t> idle_;                      // guarded by mu_; longest idle first
 };
 
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
@@ -487,10 +486,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       auto res = ToBeast(CallHandler(*self->config_, *prepared.route, prepared.request), version,
                          keep_alive, head);
       Stream& stream = self->stream_;
-      asio::post(stream.get_executor(),
-                 [self = std::move(self), res = std::move(res)]() mutable {
-                   self->Write(std::move(res));
-                 });
+      asio::post(stream.get_executor(), [self = std::move(self), res = std::move(res)]() mutable {
+        self->Write(std::move(res));
+      });
     });
   }
 
@@ -612,8 +610,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
     if (config_->ssl != nullptr) {
       std::make_shared<Session<TlsStream>>(std::move(socket), config_, registry_)->Start();
     } else {
-      std::make_shared<Session<beast::tcp_stream>>(std::move(socket), config_, registry_)
-          ->Start();
+      std::make_shared<Session<beast::tcp_stream>>(std::move(socket), config_, registry_)->Start();
     }
     Accept();
   }

@@ -84,16 +84,16 @@ struct HttpResponse {
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
 struct HttpServerOptions {
-  std::string host = "0.0.0.0";                    // an IPv4/IPv6 literal or a resolvable name
-  uint16_t port = 5778;                            // 0 picks a free port; see HttpServer::port()
-  int threads = 1;                                 // I/O threads, >= 1
-  int handler_threads = 2;  // worker threads for handlers; 0: handlers run on the I/O threads
+  std::string host = "0.0.0.0";  // an IPv4/IPv6 literal or a resolvable name
+  uint16_t port = 5778;          // 0 picks a free port; see HttpServer::port()
+  int threads = 1;               // I/O threads, >= 1
+  int handler_threads = 2;       // worker threads for handlers; 0: handlers run on the I/O threads
   size_t max_header_bytes = 8 * 1024;              // request line + headers; larger -> 431
   size_t max_body_bytes = 1024 * 1024;             // larger -> 413
   std::chrono::milliseconds read_timeout{10'000};  // idle/slow clients are closed
   size_t max_connections = 1024;      // open at once, >= 1; beyond: accepted and closed at once
   size_t max_idle_connections = 256;  // idle at once, >= 1; beyond: the longest idle is closed
-  std::optional<TlsPems> tls;                      // set: HTTPS only (Start fails on bad PEM)
+  std::optional<TlsPems> tls;         // set: HTTPS only (Start fails on bad PEM)
   // Paths starting with one of these prefixes answer 401 unless the request carries
   // "Authorization: Bearer <bearer_token>" (compared in constant time). Empty token: no check.
   std::string bearer_token;
@@ -141,14 +141,15 @@ class HttpServer {
   [[nodiscard]] std::string address() const;
 
   // Stops accepting, closes every connection (a response being computed or written is
-  // finished first, bounded by read_timeout) and joins the threads. Idempotent; a no-op before Start().
+  // finished first, bounded by read_timeout) and joins the threads. Idempotent; a no-op before
+  // Start().
   void Stop();
 
  private:
   struct Impl;
 
   mutable std::mutex lifecycle_mu_;  // serializes Start/Stop/Handle
-  std::unique_ptr<Impl> impl_;  // guarded by lifecycle_mu_ where noted in Impl
+  std::unique_ptr<Impl> impl_;       // guarded by lifecycle_mu_ where noted in Impl
 };
 
 }  // namespace fleetrate::server
