@@ -1,6 +1,7 @@
 #include "server/service/grpc_self_probe.h"
 
 #include <netdb.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <utility>
 
 #include "server/common/log.h"
@@ -66,7 +68,7 @@ std::string ProbeHost(std::string_view listen_host) {
 }
 
 absl::Status ProbeGrpcPort(const std::string& host, uint16_t port,
-                           std::chrono::milliseconds timeout) {
+                           std::chrono::milliseconds timeout, bool tls) {
   const std::string where = Where(host, port);
   const auto deadline = SteadyClock::now() + timeout;
   const auto fail = [&](const std::string& why) {
@@ -99,6 +101,24 @@ absl::Status ProbeGrpcPort(const std::string& host, uint16_t port,
     socklen_t len = sizeof(error);
     ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &len);
     if (error != 0) return fail(std::string("connect: ") + std::strerror(error));
+  }
+  if (tls) {
+    // A ClientHello, written by OpenSSL's first handshake step on the non-blocking socket; the
+    // server's ServerHello (or alert) is the answer. Nothing is verified: only liveness counts.
+    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                          SSL_CTX_free);
+    std::unique_ptr<SSL, decltype(&SSL_free)> ssl(ctx ? SSL_new(ctx.get()) : nullptr, SSL_free);
+    if (!ssl || SSL_set_fd(ssl.get(), fd.get()) != 1) return fail("cannot set up TLS");
+    SSL_set_verify(ssl.get(), SSL_VERIFY_NONE, nullptr);
+    // One handshake step: it writes the ClientHello. Wanting to read means no answer yet; any
+    // other outcome means the peer already answered (or closed): a server took the connection.
+    const int rc = SSL_connect(ssl.get());
+    if (rc == 1 || SSL_get_error(ssl.get(), rc) != SSL_ERROR_WANT_READ) return absl::OkStatus();
+    if (!WaitFor(fd.get(), POLLIN, deadline)) {
+      return fail("no answer within " + std::to_string(timeout.count()) +
+                  " ms (the port accepts connections but nothing serves them)");
+    }
+    return absl::OkStatus();  // a ServerHello, an alert or a close: something accepted it
   }
   // A few bytes into an empty socket buffer: never blocks.
   if (::send(fd.get(), kPreface, kPrefaceBytes, MSG_NOSIGNAL) < 0 && errno != EAGAIN) {
@@ -166,7 +186,7 @@ void GrpcSelfProbe::Run() {
 }
 
 absl::Status GrpcSelfProbe::ProbeOnce() {
-  absl::Status result = ProbeGrpcPort(options_.host, options_.port, options_.timeout);
+  absl::Status result = ProbeGrpcPort(options_.host, options_.port, options_.timeout, options_.tls);
   Record(result);
   return result;
 }

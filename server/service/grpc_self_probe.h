@@ -4,12 +4,13 @@
 // process, its HTTP port and its threads stay up, while every Sync times out.
 //
 // A probe connects to the gRPC port, sends the HTTP/2 client preface and an empty SETTINGS
-// frame, and expects any byte or an orderly close within `timeout`. A plaintext server answers
-// with its SETTINGS; a TLS or mTLS server answers the non-TLS bytes with an alert or a close,
-// so no credentials are needed. A server that no longer calls accept() answers nothing: the
-// connection waits in the kernel's backlog. After `failures_to_unhealthy` failed probes in a
-// row the probe is unhealthy (an error log, fleetrate_grpc_self_probe_healthy 0) until a probe
-// succeeds again (an info log).
+// frame (with `tls`: a TLS ClientHello instead), and expects any byte or an orderly close within
+// `timeout`. A plaintext server answers with its SETTINGS, a TLS or mTLS server with its
+// ServerHello; no credentials are needed, and the probe closes before the handshake completes
+// (a TLS server sent plaintext would log a handshake error for every probe). A server that no
+// longer calls accept() answers nothing: the connection waits in the kernel's backlog. After
+// `failures_to_unhealthy` failed probes in a row the probe is unhealthy (an error log,
+// fleetrate_grpc_self_probe_healthy 0) until a probe succeeds again (an info log).
 //
 //   GrpcSelfProbe probe({ProbeHost("0.0.0.0"), 8081}, *metrics.registry());
 //   probe.Start();                       // a probe every options.interval, on its own thread
@@ -42,6 +43,7 @@ struct GrpcSelfProbeOptions {
   std::chrono::milliseconds interval{5000};  // between probes
   std::chrono::milliseconds timeout{2000};   // connect plus answer, per probe
   int failures_to_unhealthy = 3;             // failed probes in a row, >= 1
+  bool tls = false;                          // the port serves TLS (or mutual TLS)
 };
 
 // The address to probe for a gRPC listen host: a wildcard listens on loopback too, so
@@ -52,7 +54,7 @@ struct GrpcSelfProbeOptions {
 // `timeout`; otherwise why not, naming the address (e.g. "127.0.0.1:8081: no answer within
 // 2000 ms (the port accepts connections but nothing serves them)").
 [[nodiscard]] absl::Status ProbeGrpcPort(const std::string& host, uint16_t port,
-                                         std::chrono::milliseconds timeout);
+                                         std::chrono::milliseconds timeout, bool tls = false);
 
 class GrpcSelfProbe {
  public:

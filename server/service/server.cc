@@ -244,6 +244,7 @@ absl::Status Server::Start() {
     probe.interval = options_.grpc_self_probe_interval;
     probe.timeout = options_.grpc_self_probe_timeout;
     probe.failures_to_unhealthy = options_.grpc_self_probe_failures;
+    probe.tls = pems->enabled();
     grpc_probe_ = std::make_unique<GrpcSelfProbe>(std::move(probe), *metrics_.registry());
     grpc_probe_->Start();
   }

@@ -44,6 +44,8 @@ class Listener {
       while (!stop_) {
         const int client = ::accept(fd_, nullptr, nullptr);
         if (client < 0) return;
+        unsigned char first = 0;
+        if (::recv(client, &first, 1, 0) == 1) first_byte_ = first;
         (void)::send(client, "\0", 1, MSG_NOSIGNAL);
         ::close(client);
       }
@@ -51,11 +53,14 @@ class Listener {
   }
 
   uint16_t port() const { return port_; }
+  // The first byte the last served probe sent: 'P' (HTTP/2 preface) or 0x16 (TLS handshake).
+  int first_byte() const { return first_byte_; }
 
  private:
   int fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<int> first_byte_{-1};
   std::thread server_;
 };
 
@@ -81,6 +86,19 @@ TEST(GrpcSelfProbeTest, APortThatAcceptsButNeverServesFailsNamingTheAddress) {
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(status.message(), HasSubstr("127.0.0.1:" + std::to_string(silent.port())));
   EXPECT_THAT(status.message(), HasSubstr("no answer within 100 ms"));
+}
+
+TEST(GrpcSelfProbeTest, SendsTheHttp2PrefaceOrATlsClientHello) {
+  Listener listener;
+  listener.Serve();
+  ASSERT_TRUE(ProbeGrpcPort("127.0.0.1", listener.port(), milliseconds(2000)).ok());
+  EXPECT_EQ(listener.first_byte(), 'P');  // "PRI * HTTP/2.0"
+  const absl::Status tls = ProbeGrpcPort("127.0.0.1", listener.port(), milliseconds(2000), true);
+  ASSERT_TRUE(tls.ok()) << tls;
+  EXPECT_EQ(listener.first_byte(), 0x16);  // a TLS handshake record: no plaintext to log about
+
+  Listener silent;
+  EXPECT_FALSE(ProbeGrpcPort("127.0.0.1", silent.port(), milliseconds(100), /*tls=*/true).ok());
 }
 
 TEST(GrpcSelfProbeTest, AClosedPortFails) {
