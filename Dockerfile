@@ -58,7 +58,8 @@ USER 10001:10001
 EXPOSE 8081 5778
 ENV FLEETRATE_CONFIG=/etc/fleetrate/policies.yaml
 # Bash's /dev/tcp, so the image needs no HTTP client: /healthz answers 200 while the process
-# serves. (Kubernetes uses its own probes, see helm/fleetrate.)
+# serves, 503 once its own probe of the gRPC port failed 3 times in a row (docs/operations.md).
+# (Kubernetes uses its own probes, see helm/fleetrate.)
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/5778 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && head -n1 <&3 | grep -q ' 200 '"]
 # SIGTERM drains in-flight calls; give it the time Kubernetes gives (30 s) before SIGKILL.

@@ -1,12 +1,14 @@
 // fleetrate-server: parses settings, loads the policy file and runs the server until SIGTERM or
 // SIGINT. The only place that reads the real clock and wires process-level concerns.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <string>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
@@ -65,6 +67,26 @@ std::shared_ptr<const Policies> LoadPolicies(const Settings& settings) {
   return std::make_shared<const Policies>(*std::move(policies));
 }
 
+// Raises the soft descriptor limit to the hard one, so the HTTP caps sized from it (server.h)
+// have room and gRPC is not the first to run out. Logs what the limit is.
+void RaiseDescriptorLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    FLEETRATE_LOG(kWarning) << "cannot read the descriptor limit (RLIMIT_NOFILE)";
+    return;
+  }
+  const rlim_t soft = limit.rlim_cur;
+  if (limit.rlim_cur != limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) limit.rlim_cur = soft;
+  }
+  const auto text = [](rlim_t value) {
+    return value == RLIM_INFINITY ? std::string("unlimited") : std::to_string(value);
+  };
+  FLEETRATE_LOG(kInfo) << "descriptor limit (RLIMIT_NOFILE): " << text(limit.rlim_cur)
+                       << (limit.rlim_cur != soft ? " (raised from " + text(soft) + ")" : "");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -80,6 +102,7 @@ int main(int argc, char** argv) {
   SetLogLevel(settings->log_level);
   RouteProtobufLogs();  // rate-limited: bad requests make protobuf log once each
   RouteGrpcLogs();      // rate-limited: every failed TLS handshake makes gRPC log a line
+  RaiseDescriptorLimit();
 
   std::shared_ptr<const Policies> policies = LoadPolicies(*settings);
   if (!policies) return 1;
@@ -114,7 +137,12 @@ int main(int argc, char** argv) {
     options.admin_token = *std::move(token);
   }
   options.protect_reads = settings->protect_reads;
-  options.sync_limits.new_clients_per_peer_per_second = settings->new_clients_per_peer;
+  options.sync_limits.new_clients_per_peer_per_second =
+      static_cast<int>(settings->new_clients_per_peer);
+  options.http_max_connections = static_cast<size_t>(settings->http_max_connections);
+  options.http_max_idle_connections = static_cast<size_t>(settings->http_max_idle_connections);
+  options.grpc_self_probe_interval =
+      std::chrono::seconds(settings->grpc_self_probe_interval_seconds);
   if (options.protect_reads && options.admin_token.empty()) {
     FLEETRATE_LOG(kError) << "--protect-reads needs an admin token (--admin-token-file or "
                              "FLEETRATE_ADMIN_TOKEN)";

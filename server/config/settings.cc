@@ -29,6 +29,19 @@ absl::Status ApplyListen(std::string* out, std::string_view source, std::string_
   return absl::OkStatus();
 }
 
+// A whole number in [0, max].
+absl::Status ApplyCount(uint64_t* out, uint64_t max, std::string_view source,
+                        std::string_view value) {
+  uint64_t parsed = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+  if (value.empty() || ec != std::errc() || end != value.data() + value.size() || parsed > max) {
+    return absl::InvalidArgumentError(
+        StrCat(source, ": '", value, "' is not a whole number in [0, ", max, "]"));
+  }
+  *out = parsed;
+  return absl::OkStatus();
+}
+
 const std::vector<Field>& Fields() {
   static const std::vector<Field> kFields = {
       {"--config", "FLEETRATE_CONFIG",
@@ -87,15 +100,19 @@ const std::vector<Field>& Fields() {
        }},
       {"--new-clients-per-peer", "FLEETRATE_NEW_CLIENTS_PER_PEER",
        [](Settings& s, std::string_view source, std::string_view v) {
-         int value = -1;
-         const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
-         if (v.empty() || ec != std::errc() || end != v.data() + v.size() || value < 0 ||
-             value > 1'000'000) {
-           return absl::InvalidArgumentError(
-               StrCat(source, ": '", v, "' is not a number of clients per second in 0-1000000"));
-         }
-         s.new_clients_per_peer = value;
-         return absl::OkStatus();
+         return ApplyCount(&s.new_clients_per_peer, 1'000'000, source, v);
+       }},
+      {"--http-max-connections", "FLEETRATE_HTTP_MAX_CONNECTIONS",
+       [](Settings& s, std::string_view source, std::string_view v) {
+         return ApplyCount(&s.http_max_connections, 1'000'000, source, v);
+       }},
+      {"--http-max-idle-connections", "FLEETRATE_HTTP_MAX_IDLE_CONNECTIONS",
+       [](Settings& s, std::string_view source, std::string_view v) {
+         return ApplyCount(&s.http_max_idle_connections, 1'000'000, source, v);
+       }},
+      {"--grpc-self-probe-interval", "FLEETRATE_GRPC_SELF_PROBE_INTERVAL",
+       [](Settings& s, std::string_view source, std::string_view v) {
+         return ApplyCount(&s.grpc_self_probe_interval_seconds, 3600, source, v);
        }},
       {"--log-level", "FLEETRATE_LOG_LEVEL",
        [](Settings& s, std::string_view source, std::string_view v) {
@@ -216,6 +233,16 @@ Flags (each also settable through the environment variable shown; flags win):
                          IPv6 /64) may register per second, in bursts of ten seconds' worth
                          (FLEETRATE_NEW_CLIENTS_PER_PEER), default 100; 0: no limit (clients
                          behind one proxy address, a load generator)
+  --http-max-connections N
+                         HTTP connections open at once (FLEETRATE_HTTP_MAX_CONNECTIONS);
+                         more are closed at accept. Default 0: min(1024, descriptor limit / 4)
+  --http-max-idle-connections N
+                         idle HTTP connections kept; beyond, the longest idle is closed
+                         (FLEETRATE_HTTP_MAX_IDLE_CONNECTIONS). Default 0: a quarter of the above
+  --grpc-self-probe-interval S
+                         seconds between probes of the own gRPC port; after 3 failures in a row
+                         /healthz answers 503 (FLEETRATE_GRPC_SELF_PROBE_INTERVAL), default 5;
+                         0 disables
   --log-level LEVEL      debug, info, warning or error (FLEETRATE_LOG_LEVEL), default info
   --admin-token-file F   file holding the bearer token AdminService.SetPolicies requires
                          (FLEETRATE_ADMIN_TOKEN_FILE; or the token in FLEETRATE_ADMIN_TOKEN);

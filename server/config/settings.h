@@ -14,6 +14,9 @@
 //                    the file's in main: server/config/admin_token.h)
 //   --tls-cert, --tls-key, --tls-client-ca   none (plaintext); the pairs are checked here
 //                    (CheckTlsFlags), the files when the server starts (server/config/tls.h)
+//   --http-max-connections FLEETRATE_HTTP_MAX_CONNECTIONS  0 (sized from RLIMIT_NOFILE)
+//   --http-max-idle-connections FLEETRATE_HTTP_MAX_IDLE_CONNECTIONS  0 (a quarter of the above)
+//   --grpc-self-probe-interval FLEETRATE_GRPC_SELF_PROBE_INTERVAL  5 (seconds; 0 disables)
 //
 //   absl::StatusOr<Settings> s = ParseSettings(argc, argv, std::getenv);
 #pragma once
@@ -45,7 +48,11 @@ struct Settings {
   TlsFiles tls;                // --tls-cert, --tls-key, --tls-client-ca
   // --new-clients-per-peer: new instance ids one peer address may register per second (bursts
   // of ten seconds' worth); 0: no limit. SyncLimits::new_clients_per_peer_per_second.
-  int new_clients_per_peer = 100;
+  uint64_t new_clients_per_peer = 100;
+  // HTTP connection caps; 0: sized from the descriptor limit (server.h).
+  uint64_t http_max_connections = 0;
+  uint64_t http_max_idle_connections = 0;
+  uint64_t grpc_self_probe_interval_seconds = 5;  // 0: no self-probe behind /healthz
   bool help = false;
 };
 

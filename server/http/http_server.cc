@@ -10,16 +10,19 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cctype>
 #include <exception>
 #include <limits>
+#include <list>
 #include <map>
 #include <optional>
 #include <thread>
 #include <type_traits>
+#include <unordered_map>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -44,6 +47,7 @@ constexpr std::chrono::milliseconds kAcceptRetryDelay{50};
 struct Route {
   HttpHandler handler;
   std::vector<std::string> methods;  // "GET" implies HEAD
+  bool on_io_thread = false;         // HandleOnIoThread: never queued behind the workers
 };
 
 using RouteMap = std::map<std::string, Route, std::less<>>;
@@ -53,6 +57,8 @@ struct Config {
   HttpServerOptions options;
   RouteMap routes;
   std::shared_ptr<asio::ssl::context> ssl;  // null: plaintext
+  asio::io_context* ioc = nullptr;          // the I/O threads' (kept running by worker jobs)
+  asio::thread_pool* workers = nullptr;     // null: handlers run on the I/O threads
 };
 
 std::string HostPort(const std::string& host, uint16_t port) {
@@ -151,7 +157,6 @@ HttpResponse CallHandler(const Config& config, const Route& route, const HttpReq
   return TextResponse(500, "internal server error\n");
 }
 
-// Decodes, routes and runs one request. Never throws for bad input.
 bool Authorized(const HttpServerOptions& options, std::string_view path,
                 beast::string_view authorization) {
   if (options.bearer_token.empty()) return true;
@@ -163,19 +168,34 @@ bool Authorized(const HttpServerOptions& options, std::string_view path,
                             "Bearer " + options.bearer_token);
 }
 
-HttpResponse Serve(const Config& config, http::request<http::string_body>&& req) {
+// A decoded request and its route, or the answer when it has no handler to run (bad target,
+// 404, 405, 401).
+struct Prepared {
+  std::optional<HttpResponse> answer;
+  const Route* route = nullptr;  // points into Config::routes
+  HttpRequest request;
+};
+
+Prepared Answer(HttpResponse response) {
+  Prepared prepared;
+  prepared.answer = std::move(response);
+  return prepared;
+}
+
+Prepared Prepare(const Config& config, http::request<http::string_body>&& req) {
   std::string_view raw_path;
   std::string_view raw_query;
   const std::string_view target(req.target().data(), req.target().size());
   if (!SplitTarget(target, &raw_path, &raw_query)) {
-    return TextResponse(400, "malformed request target\n");
+    return Answer(TextResponse(400, "malformed request target\n"));
   }
   absl::StatusOr<std::string> path = PercentDecode(raw_path, /*plus_is_space=*/false);
-  if (!path.ok())
-    return TextResponse(400, "bad path: " + std::string(path.status().message()) + "\n");
+  if (!path.ok()) {
+    return Answer(TextResponse(400, "bad path: " + std::string(path.status().message()) + "\n"));
+  }
   absl::StatusOr<QueryParams> query = ParseQuery(raw_query);
   if (!query.ok()) {
-    return TextResponse(400, "bad query: " + std::string(query.status().message()) + "\n");
+    return Answer(TextResponse(400, "bad query: " + std::string(query.status().message()) + "\n"));
   }
 
   HttpRequest request;
@@ -184,12 +204,14 @@ HttpResponse Serve(const Config& config, http::request<http::string_body>&& req)
   request.query = *std::move(query);
 
   const auto route = config.routes.find(request.path);
-  if (route == config.routes.end()) return TextResponse(404, "not found: " + request.path + "\n");
+  if (route == config.routes.end()) {
+    return Answer(TextResponse(404, "not found: " + request.path + "\n"));
+  }
   if (!RouteAllows(route->second, request.method)) {
     HttpResponse response =
         TextResponse(405, "method " + request.method + " not allowed on " + request.path + "\n");
     response.headers.emplace_back("Allow", AllowHeader(route->second));
-    return response;
+    return Answer(std::move(response));
   }
 
   for (const auto& field : req) {
@@ -198,10 +220,13 @@ HttpResponse Serve(const Config& config, http::request<http::string_body>&& req)
   if (!Authorized(config.options, request.path, req[http::field::authorization])) {
     HttpResponse response = TextResponse(401, "authorization: expected 'Bearer <admin token>'\n");
     response.headers.emplace_back("WWW-Authenticate", "Bearer");
-    return response;
+    return Answer(std::move(response));
   }
   request.body = std::move(req.body());
-  return CallHandler(config, route->second, request);
+  Prepared prepared;
+  prepared.route = &route->second;
+  prepared.request = std::move(request);
+  return prepared;
 }
 
 http::response<http::string_body> ToBeast(HttpResponse response, unsigned version, bool keep_alive,
@@ -231,7 +256,7 @@ http::response<http::string_body> ToBeast(HttpResponse response, unsigned versio
   return res;
 }
 
-// What the registry closes on Stop(), whatever the stream.
+// What the registry closes on Stop() or evicts when idle, whatever the stream.
 class SessionBase {
  public:
   virtual ~SessionBase() = default;
@@ -239,24 +264,142 @@ class SessionBase {
   virtual void Close() = 0;
 };
 
+// The open sessions: their number (max_connections) and which of them are idle, oldest first
+// (max_idle_connections), so that Stop() can close them all and the listener can refuse or
+// evict. Sessions register when accepted and deregister in their destructor, once their socket
+// is closed, so the count bounds the descriptors HTTP holds. Thread-safe (one mutex).
+class SessionRegistry {
+ public:
+  explicit SessionRegistry(const HttpServerOptions& options)
+      : max_connections_(options.max_connections),
+        max_idle_(options.max_idle_connections),
+        on_idle_closed_(options.on_idle_connection_closed) {}
+
+  // False when max_connections are open or CloseAll() ran. Only the listener adds, so a true
+  // answer holds until its Add().
+  bool HasRoom() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return !closing_ && sessions_.size() < max_connections_;
+  }
+
+  // Registers an accepted session; returns its id, or 0 once CloseAll() ran (the caller drops
+  // the session and its socket closes).
+  uint64_t Add(const std::shared_ptr<SessionBase>& session) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closing_) return 0;
+    const uint64_t id = ++last_id_;
+    sessions_.emplace(id, Entry{session, idle_.end()});
+    return id;
+  }
+
+  // Called by the session's destructor: its socket is closed.
+  void Remove(uint64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    if (it->second.idle != idle_.end()) idle_.erase(it->second.idle);
+    sessions_.erase(it);
+  }
+
+  // A session waits for a request (idle = true) or has one to answer (false). Going idle may
+  // close the session idle longest, when more than max_idle_connections are.
+  void SetIdle(uint64_t id, bool idle) {
+    std::shared_ptr<SessionBase> evicted;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const auto it = sessions_.find(id);
+      if (it == sessions_.end()) return;
+      Entry& entry = it->second;
+      if (!idle) {
+        if (entry.idle != idle_.end()) idle_.erase(entry.idle);
+        entry.idle = idle_.end();
+        return;
+      }
+      if (entry.idle != idle_.end()) return;  // still idle; keeps its place
+      entry.idle = idle_.insert(idle_.end(), id);
+      if (idle_.size() <= max_idle_) return;
+      Entry& oldest = sessions_.at(idle_.front());
+      idle_.pop_front();
+      oldest.idle = idle_.end();
+      evicted = oldest.session.lock();
+    }
+    // Outside the lock: Close() posts, and the last reference may run the destructor (Remove).
+    if (evicted != nullptr) {
+      evicted->Close();
+      if (on_idle_closed_) on_idle_closed_();
+    }
+  }
+
+  [[nodiscard]] size_t size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return sessions_.size();
+  }
+
+  [[nodiscard]] size_t idle() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return idle_.size();
+  }
+
+  void CloseAll() {
+    std::vector<std::shared_ptr<SessionBase>> live;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closing_ = true;
+      for (const auto& [id, entry] : sessions_) {
+        if (std::shared_ptr<SessionBase> session = entry.session.lock()) {
+          live.push_back(std::move(session));
+        }
+      }
+    }
+    for (const std::shared_ptr<SessionBase>& session : live) session->Close();
+  }
+
+ private:
+  struct Entry {
+    std::weak_ptr<SessionBase> session;
+    std::list<uint64_t>::iterator idle;  // idle_.end() when not idle
+  };
+
+  const size_t max_connections_;
+  const size_t max_idle_;
+  const std::function<void()> on_idle_closed_;
+  mutable std::mutex mu_;
+  bool closing_ = false;                          // guarded by mu_
+  uint64_t last_id_ = 0;                          // guarded by mu_
+  std::unordered_map<uint64_t, Entry> sessions_;  // guarded by mu_
+  std::list<uint64_t> idle_;                      // guarded by mu_; longest idle first
+};
+
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 // One HTTP/1.1 connection over a plain TCP stream or TLS (TlsStream). All members are touched
 // only on the connection's strand, so the session needs no lock; the server reaches it only
-// through Close(), which posts.
+// through Close(), which posts, and handlers on the worker pool hand their response back by
+// posting onto the strand.
 template <class Stream>
 class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
  public:
-  Session(tcp::socket&& socket, std::shared_ptr<const Config> config)
-      : stream_(MakeStream(std::move(socket), *config)), config_(std::move(config)) {}
+  Session(tcp::socket&& socket, std::shared_ptr<const Config> config,
+          std::shared_ptr<SessionRegistry> registry)
+      : stream_(MakeStream(std::move(socket), *config)),
+        config_(std::move(config)),
+        registry_(std::move(registry)) {}
 
-  void Start() {
+  ~Session() override {
+    if (id_ != 0) registry_->Remove(id_);
+  }
+
+  // Registers with the registry and starts reading; false once the server stops.
+  bool Start() {
+    id_ = registry_->Add(this->shared_from_this());
+    if (id_ == 0) return false;
     asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
       if constexpr (kTls) {
         // The handshake shares the read timeout: a client that connects and says nothing is
-        // closed like an idle one.
+        // closed like an idle one, and counts as idle.
+        self->registry_->SetIdle(self->id_, true);
         self->Lowest().expires_after(self->options().read_timeout);
         self->stream_.async_handshake(
             asio::ssl::stream_base::server,
@@ -265,6 +408,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         self->ReadRequest();
       }
     });
+    return true;
   }
 
   void Close() override {
@@ -294,6 +438,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void ReadRequest() {
     if (closing_) return Shutdown();
+    registry_->SetIdle(id_, true);
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options().max_header_bytes));
     parser_->body_limit(static_cast<std::uint64_t>(options().max_body_bytes));
@@ -320,14 +465,35 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     if (ec) return Shutdown();  // timeout (the stream is already closed), reset, ...
 
+    registry_->SetIdle(id_, false);
     http::request<http::string_body> req = parser_->release();
     const unsigned version = req.version();
     const bool keep_alive = req.keep_alive();
     const bool head = req.method() == http::verb::head;
-    Write(ToBeast(Serve(*config_, std::move(req)), version, keep_alive, head));
+    Prepared prepared = Prepare(*config_, std::move(req));
+    if (prepared.route == nullptr) {
+      return Write(ToBeast(*std::move(prepared.answer), version, keep_alive, head));
+    }
+    if (prepared.route->on_io_thread || config_->workers == nullptr) {
+      return Write(ToBeast(CallHandler(*config_, *prepared.route, prepared.request), version,
+                           keep_alive, head));
+    }
+    // A response is on its way: Close() lets it finish, as it does a write.
+    writing_ = true;
+    asio::post(*config_->workers, [self = this->shared_from_this(), prepared = std::move(prepared),
+                                   version, keep_alive, head,
+                                   work = asio::make_work_guard(*config_->ioc)]() mutable {
+      auto res = ToBeast(CallHandler(*self->config_, *prepared.route, prepared.request), version,
+                         keep_alive, head);
+      Stream& stream = self->stream_;
+      asio::post(stream.get_executor(), [self = std::move(self), res = std::move(res)]() mutable {
+        self->Write(std::move(res));
+      });
+    });
   }
 
   void WriteError(unsigned status, std::string body) {
+    registry_->SetIdle(id_, false);
     Write(ToBeast(TextResponse(status, std::move(body)), 11, /*keep_alive=*/false, false));
   }
 
@@ -385,50 +551,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   Stream stream_;
   const std::shared_ptr<const Config> config_;
+  const std::shared_ptr<SessionRegistry> registry_;
+  uint64_t id_ = 0;  // the registry's; 0 until Start()
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;  // alive while being written
   std::array<char, 4096> drain_{};
-  bool writing_ = false;
+  bool writing_ = false;  // a response is being computed or written
   bool closing_ = false;
-};
-
-// The live sessions, so that Stop() can close them. Guarded by mu.
-class SessionRegistry {
- public:
-  // False once CloseAll() ran: the caller drops the session (its socket closes).
-  bool Add(const std::shared_ptr<SessionBase>& session) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closing_) return false;
-    if (sessions_.size() >= prune_at_) {
-      sessions_.erase(
-          std::remove_if(sessions_.begin(), sessions_.end(),
-                         [](const std::weak_ptr<SessionBase>& s) { return s.expired(); }),
-          sessions_.end());
-      prune_at_ = std::max<size_t>(64, 2 * sessions_.size());
-    }
-    sessions_.push_back(session);
-    return true;
-  }
-
-  void CloseAll() {
-    std::vector<std::shared_ptr<SessionBase>> live;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      closing_ = true;
-      for (const std::weak_ptr<SessionBase>& weak : sessions_) {
-        if (std::shared_ptr<SessionBase> session = weak.lock()) live.push_back(std::move(session));
-      }
-      sessions_.clear();
-    }
-    for (const std::shared_ptr<SessionBase>& session : live) session->Close();
-  }
-
- private:
-  std::mutex mu_;
-  bool closing_ = false;                              // guarded by mu_
-  std::vector<std::weak_ptr<SessionBase>> sessions_;  // guarded by mu_
-  size_t prune_at_ = 64;                              // guarded by mu_
 };
 
 // Accepts connections. Its acceptor and timer live on one strand; Close() posts onto it.
@@ -463,6 +593,13 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
   void OnAccept(beast::error_code ec, tcp::socket socket) {
     if (closed_) return;
+    if (!ec && !registry_->HasRoom()) {
+      // Closed before it costs more than its descriptor; the client sees the connection end.
+      beast::error_code ignored;
+      socket.close(ignored);
+      if (config_->options.on_connection_refused) config_->options.on_connection_refused();
+      return Accept();
+    }
     if (ec) {
       retry_timer_.expires_after(kAcceptRetryDelay);
       retry_timer_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
@@ -471,16 +608,11 @@ class Listener : public std::enable_shared_from_this<Listener> {
       return;
     }
     if (config_->ssl != nullptr) {
-      StartSession(std::make_shared<Session<TlsStream>>(std::move(socket), config_));
+      std::make_shared<Session<TlsStream>>(std::move(socket), config_, registry_)->Start();
     } else {
-      StartSession(std::make_shared<Session<beast::tcp_stream>>(std::move(socket), config_));
+      std::make_shared<Session<beast::tcp_stream>>(std::move(socket), config_, registry_)->Start();
     }
     Accept();
-  }
-
-  template <class S>
-  void StartSession(const std::shared_ptr<S>& session) {
-    if (registry_->Add(session)) session->Start();
   }
 
   asio::io_context& ioc_;
@@ -552,6 +684,7 @@ struct HttpServer::Impl {
   bool stopped = false;
   std::shared_ptr<http_internal::Listener> listener;
   std::shared_ptr<http_internal::SessionRegistry> registry;
+  std::unique_ptr<asio::thread_pool> workers;  // null with handler_threads == 0
   std::vector<std::thread> threads;
 
   std::atomic<uint16_t> port{0};  // written once in Start()
@@ -576,7 +709,25 @@ void HttpServer::Handle(std::string path, HttpHandler handler) {
 void HttpServer::Handle(std::string path, HttpHandler handler, std::vector<std::string> methods) {
   std::lock_guard<std::mutex> lock(lifecycle_mu_);
   if (impl_->started) return;  // routes are immutable once threads read them
-  impl_->routes[std::move(path)] = http_internal::Route{std::move(handler), std::move(methods)};
+  impl_->routes[std::move(path)] =
+      http_internal::Route{std::move(handler), std::move(methods), /*on_io_thread=*/false};
+}
+
+void HttpServer::HandleOnIoThread(std::string path, HttpHandler handler) {
+  std::lock_guard<std::mutex> lock(lifecycle_mu_);
+  if (impl_->started) return;
+  impl_->routes[std::move(path)] =
+      http_internal::Route{std::move(handler), {"GET"}, /*on_io_thread=*/true};
+}
+
+size_t HttpServer::open_connections() const {
+  std::lock_guard<std::mutex> lock(lifecycle_mu_);
+  return impl_->registry ? impl_->registry->size() : 0;
+}
+
+size_t HttpServer::idle_connections() const {
+  std::lock_guard<std::mutex> lock(lifecycle_mu_);
+  return impl_->registry ? impl_->registry->idle() : 0;
 }
 
 absl::Status HttpServer::Start() {
@@ -591,6 +742,16 @@ absl::Status HttpServer::Start() {
   if (options.threads < 1) {
     return absl::InvalidArgumentError("HTTP threads must be >= 1, got " +
                                       std::to_string(options.threads));
+  }
+  if (options.handler_threads < 0) {
+    return absl::InvalidArgumentError("HTTP handler_threads must be >= 0, got " +
+                                      std::to_string(options.handler_threads));
+  }
+  if (options.max_connections < 1 || options.max_idle_connections < 1) {
+    return absl::InvalidArgumentError(
+        "HTTP max_connections and max_idle_connections must be >= 1, got " +
+        std::to_string(options.max_connections) + " and " +
+        std::to_string(options.max_idle_connections));
   }
   if (options.read_timeout.count() <= 0) {
     return absl::InvalidArgumentError("HTTP read_timeout must be positive, got " +
@@ -635,9 +796,12 @@ absl::Status HttpServer::Start() {
     if (!made.ok()) return made.status();
     ssl = *std::move(made);
   }
-  auto config = std::make_shared<const http_internal::Config>(
-      http_internal::Config{options, std::move(impl.routes), std::move(ssl)});
-  impl.registry = std::make_shared<http_internal::SessionRegistry>();
+  if (options.handler_threads > 0) {
+    impl.workers = std::make_unique<asio::thread_pool>(options.handler_threads);
+  }
+  auto config = std::make_shared<const http_internal::Config>(http_internal::Config{
+      options, std::move(impl.routes), std::move(ssl), &impl.ioc, impl.workers.get()});
+  impl.registry = std::make_shared<http_internal::SessionRegistry>(options);
   impl.listener = std::make_shared<http_internal::Listener>(impl.ioc, std::move(acceptor),
                                                             std::move(config), impl.registry);
   impl.listener->Start();  // queues the first accept, so run() has work from the start
@@ -664,10 +828,14 @@ void HttpServer::Stop() {
   // left and run() returns in every thread.
   impl.listener->Close();
   impl.registry->CloseAll();
+  // Handlers still running finish and hand their response to the I/O threads (their work
+  // guard keeps run() going until it is written).
+  if (impl.workers) impl.workers->join();
   for (std::thread& thread : impl.threads) thread.join();
   impl.threads.clear();
   impl.listener.reset();
   impl.registry.reset();
+  impl.workers.reset();
 }
 
 }  // namespace fleetrate::server

@@ -26,10 +26,18 @@
 //   - HTTP/1.1 keep-alive; a connection idle (or a request trickling in) for read_timeout is
 //     closed; writes are bounded by the same timeout.
 //   - Every response carries `Server: fleetrate` and `Content-Length`.
+//   - At most max_connections connections are open at once: one beyond it is accepted and
+//     closed at once (on_connection_refused is told), so HTTP never holds more descriptors than
+//     that and cannot starve the process's other listeners (gRPC) of them. A connection is idle
+//     while it waits for (the rest of) a request, including a TLS handshake; beyond
+//     max_idle_connections idle ones, the one idle longest is closed (on_idle_connection_closed).
 //
-// Threads: `options.threads` threads, owned by the server, run all I/O and all handlers.
-// Handlers may therefore run concurrently with each other (never two on one connection) and
-// must be thread-safe. Handlers must not block for long and must not call Stop().
+// Threads: `options.threads` I/O threads run all I/O and the handlers registered with
+// HandleOnIoThread (cheap ones: health probes); `options.handler_threads` worker threads run
+// every other handler, so a slow handler never delays a probe. All threads are owned by the
+// server. The workers' queue is bounded by max_connections (one request per connection at a
+// time). Handlers may run concurrently with each other (never two on one connection) and must
+// be thread-safe. Handlers must not block for long and must not call Stop().
 // Handle() is called before Start(); Start(), Stop(), port() and address() may be called
 // from any thread other than the server's own. The object is not restartable: Start() after
 // Stop() fails.
@@ -76,19 +84,27 @@ struct HttpResponse {
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
 struct HttpServerOptions {
-  std::string host = "0.0.0.0";                    // an IPv4/IPv6 literal or a resolvable name
-  uint16_t port = 5778;                            // 0 picks a free port; see HttpServer::port()
-  int threads = 1;                                 // I/O + handler threads, >= 1
+  std::string host = "0.0.0.0";  // an IPv4/IPv6 literal or a resolvable name
+  uint16_t port = 5778;          // 0 picks a free port; see HttpServer::port()
+  int threads = 1;               // I/O threads, >= 1
+  int handler_threads = 2;       // worker threads for handlers; 0: handlers run on the I/O threads
   size_t max_header_bytes = 8 * 1024;              // request line + headers; larger -> 431
   size_t max_body_bytes = 1024 * 1024;             // larger -> 413
   std::chrono::milliseconds read_timeout{10'000};  // idle/slow clients are closed
-  std::optional<TlsPems> tls;                      // set: HTTPS only (Start fails on bad PEM)
+  size_t max_connections = 1024;      // open at once, >= 1; beyond: accepted and closed at once
+  size_t max_idle_connections = 256;  // idle at once, >= 1; beyond: the longest idle is closed
+  std::optional<TlsPems> tls;         // set: HTTPS only (Start fails on bad PEM)
   // Paths starting with one of these prefixes answer 401 unless the request carries
   // "Authorization: Bearer <bearer_token>" (compared in constant time). Empty token: no check.
   std::string bearer_token;
   std::vector<std::string> bearer_protected_prefixes;
   // Called (on a server thread) when a handler throws; e.g. to log and count. Optional.
   std::function<void(const HttpRequest&, std::string_view what)> on_handler_error;
+  // Called (on a server thread, must be thread-safe) for each connection closed because
+  // max_connections were open, and for each idle connection closed beyond
+  // max_idle_connections; e.g. to count and log. Optional.
+  std::function<void()> on_connection_refused;
+  std::function<void()> on_idle_connection_closed;
 };
 
 class HttpServer {
@@ -105,26 +121,35 @@ class HttpServer {
   void Handle(std::string path, HttpHandler handler);
   // Routes exactly `methods` (e.g. {"POST"}; "GET" implies HEAD) on `path` to `handler`.
   void Handle(std::string path, HttpHandler handler, std::vector<std::string> methods);
+  // Like Handle(path, handler), but `handler` runs on the I/O thread that read the request,
+  // never queued behind slow handlers: for health probes. It must be fast and never block.
+  void HandleOnIoThread(std::string path, HttpHandler handler);
 
   // Binds, listens and starts the threads. Fails with INVALID_ARGUMENT for bad options,
   // UNAVAILABLE naming "host:port" when the address cannot be bound (e.g. port in use), and
   // FAILED_PRECONDITION when called twice or after Stop().
   absl::Status Start();
 
+  // Connections open now (accepted, not yet closed); for tests and metrics.
+  [[nodiscard]] size_t open_connections() const;
+  // Of those, the ones waiting for a request.
+  [[nodiscard]] size_t idle_connections() const;
+
   // The bound port (useful with port 0); 0 before Start().
   [[nodiscard]] uint16_t port() const;
   // "host:port" with the bound port, e.g. "127.0.0.1:41234" or "[::1]:5778".
   [[nodiscard]] std::string address() const;
 
-  // Stops accepting, closes every connection (a response being written is finished first,
-  // bounded by read_timeout) and joins the threads. Idempotent; a no-op before Start().
+  // Stops accepting, closes every connection (a response being computed or written is
+  // finished first, bounded by read_timeout) and joins the threads. Idempotent; a no-op before
+  // Start().
   void Stop();
 
  private:
   struct Impl;
 
-  std::mutex lifecycle_mu_;     // serializes Start/Stop/Handle
-  std::unique_ptr<Impl> impl_;  // guarded by lifecycle_mu_ where noted in Impl
+  mutable std::mutex lifecycle_mu_;  // serializes Start/Stop/Handle
+  std::unique_ptr<Impl> impl_;       // guarded by lifecycle_mu_ where noted in Impl
 };
 
 }  // namespace fleetrate::server

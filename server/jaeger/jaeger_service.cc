@@ -44,8 +44,44 @@ void JaegerMetrics::Count(const std::string& endpoint, const std::string& servic
   requests_.Add({{"endpoint", endpoint}, {"service", label}}).Increment();
 }
 
-HttpHandler JaegerHttpHandler(RatePublisher& publisher, JaegerMetrics& metrics) {
-  return [&publisher, &metrics](const HttpRequest& request) {
+JaegerAnswers::JaegerAnswers(RatePublisher& publisher, size_t max_cached_bytes)
+    : publisher_(publisher), max_cached_bytes_(max_cached_bytes) {}
+
+std::shared_ptr<const JaegerAnswers::Answer> JaegerAnswers::For(const std::string& service) {
+  std::shared_ptr<const RateTables> tables;
+  std::shared_ptr<const Policies> policies;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Read under mu_, so that a request holding an older table cannot reset the cache to it.
+    tables = publisher_.Current();
+    policies = PoliciesOf(tables.get(), publisher_);
+    if (tables != tables_ || policies != policies_) {
+      answers_.clear();
+      cached_bytes_ = 0;
+      tables_ = tables;
+      policies_ = policies;
+    } else if (auto it = answers_.find(service); it != answers_.end()) {
+      return it->second;
+    }
+  }
+  // Built outside the lock: other services' requests are not held up by this one.
+  auto answer = std::make_shared<Answer>();
+  answer->proto = BuildJaegerStrategy(tables.get(), *policies, service);
+  answer->json = JaegerStrategyToJson(answer->proto);
+  builds_.fetch_add(1, std::memory_order_relaxed);
+  const size_t bytes = 2 * answer->json.size() + service.size();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (tables == tables_ && policies == policies_ && answers_.size() < kMaxCachedServices &&
+      cached_bytes_ + bytes <= max_cached_bytes_) {
+    const auto [it, inserted] = answers_.emplace(service, answer);
+    if (inserted) cached_bytes_ += bytes;
+    return it->second;
+  }
+  return answer;
+}
+
+HttpHandler JaegerHttpHandler(JaegerAnswers& answers, JaegerMetrics& metrics) {
+  return [&answers, &metrics](const HttpRequest& request) {
     absl::StatusOr<std::string> service = SingleQueryValue(request.query, "service");
     if (!service.ok()) {
       return TextResponse(400, std::string(service.status().message()) + "\n");
@@ -58,11 +94,9 @@ HttpHandler JaegerHttpHandler(RatePublisher& publisher, JaegerMetrics& metrics) 
       return TextResponse(400, "query parameter 'service' must be valid UTF-8\n");
     }
     metrics.Count("http", *service);
-    const auto tables = publisher.Current();
     HttpResponse response;
     response.content_type = "application/json";
-    response.body = JaegerStrategyToJson(
-        BuildJaegerStrategy(tables.get(), *PoliciesOf(tables.get(), publisher), *service));
+    response.body = answers.For(*service)->json;
     return response;
   };
 }
@@ -85,8 +119,7 @@ grpc::Status JaegerSamplingManager::Handle(const grpc::ByteBuffer& request,
         "serviceName: must be 1 to 128 bytes, got " + std::to_string(service.size()));
   }
   metrics_.Count("grpc", service);
-  const auto tables = publisher_.Current();
-  *response = BuildJaegerStrategy(tables.get(), *PoliciesOf(tables.get(), publisher_), service);
+  *response = answers_.For(service)->proto;
   return grpc::Status::OK;
 }
 

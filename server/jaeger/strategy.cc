@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
 
 #include "server/common/json_writer.h"
+#include "server/policy/glob.h"
 #include "server/rates/rate_engine.h"
 
 namespace fleetrate::server {
@@ -62,14 +66,29 @@ SamplingStrategyResponse BuildJaegerStrategy(const RateTables* tables, const Pol
   }
   // Operations a policy rule names literally (as a converted Jaeger strategies file does) are
   // served even before any traffic for them was reported, as Jaeger's static strategies are.
+  // A literal rule is served when it is the rule that would match its operation: no earlier
+  // rule of this scope names the same operation or has an operation glob that matches it. One
+  // pass in rule order, remembering earlier literals in a set, keeps this linear in the rules
+  // (asking Policies::MatchIndex per rule rescanned every earlier rule: quadratic).
   const Scope& scope = found ? found->scope : fallback.scope;
-  for (size_t i = 0; i < policies.rules.size(); ++i) {
-    const Rule& rule = policies.rules[i];
+  std::unordered_set<std::string_view> earlier_literals;
+  std::vector<std::string_view> earlier_globs;
+  for (const Rule& rule : policies.rules) {
+    if (!GlobMatch(rule.service_glob, scope.service) ||
+        !GlobMatch(rule.environment_glob, scope.environment)) {
+      continue;
+    }
     const std::string& operation = rule.operation_glob;
+    if (operation.find_first_of("*?") != std::string::npos) {
+      if (operation == "*") break;  // it matches every later literal first
+      earlier_globs.push_back(operation);
+      continue;
+    }
+    if (!earlier_literals.insert(operation).second) continue;  // an earlier rule wins
     // A rate limit has no per-operation form in Jaeger; p = 1 without it could flood.
-    if (rule.rate_limited() || operation.find_first_of("*?") != std::string::npos ||
-        rates.Find(operation) != nullptr ||
-        policies.MatchIndex(scope.service, scope.environment, operation) != static_cast<int>(i)) {
+    if (rule.rate_limited() || rates.Find(operation) != nullptr ||
+        std::any_of(earlier_globs.begin(), earlier_globs.end(),
+                    [&](std::string_view glob) { return GlobMatch(glob, operation); })) {
       continue;
     }
     any_operation = true;

@@ -2,10 +2,18 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <iterator>
+#include <optional>
 
 #include "server/common/file_read.h"
 #include "server/common/grpc_log.h"
 #include "server/common/log.h"
+#include "server/common/log_throttle.h"
 #include "server/common/strings.h"
 #include "server/config/settings.h"
 #include "server/http/metrics_handler.h"
@@ -58,7 +66,33 @@ std::unique_ptr<Store> MakeStore(const ServerOptions& options, const Clock& cloc
   return std::make_unique<MemoryStore>(StoreLimits(options));
 }
 
+// Logs closed connections at most once per 10 s, with how many: an attacker can trigger them as
+// fast as they connect.
+class ThrottledConnectionLog {
+ public:
+  ThrottledConnectionLog(std::string what, const Clock& clock)
+      : what_(std::move(what)), clock_(clock) {}
+
+  void Add() {
+    uint64_t held_back = 0;
+    if (!throttle_.Allow(clock_.Now(), &held_back)) return;
+    FLEETRATE_LOG(kWarning) << "HTTP: closed " << held_back + 1 << " " << what_
+                            << " (logged at most every 10 s)";
+  }
+
+ private:
+  const std::string what_;
+  const Clock& clock_;
+  LogThrottle throttle_{1, std::chrono::seconds(10)};
+};
+
 }  // namespace
+
+HttpConnectionCaps HttpConnectionCapsFor(uint64_t descriptor_limit) {
+  const size_t max_connections =
+      static_cast<size_t>(std::min<uint64_t>(1024, std::max<uint64_t>(16, descriptor_limit / 4)));
+  return {max_connections, std::max<size_t>(4, max_connections / 4)};
+}
 
 Server::Server(ServerOptions options, std::shared_ptr<const Policies> policies, const Clock& clock,
                std::unique_ptr<Store> store)
@@ -79,6 +113,14 @@ Server::~Server() { Shutdown(); }
 
 uint16_t Server::http_port() const noexcept { return http_server_ ? http_server_->port() : 0; }
 
+HttpResponse Server::Healthy() const {
+  // Liveness: a gRPC port that stopped serving does not come back by itself; a restart fixes it.
+  if (grpc_probe_ != nullptr && !grpc_probe_->healthy()) {
+    return TextResponse(503, "unhealthy: " + grpc_probe_->unhealthy_reason() + "\n");
+  }
+  return TextResponse(200, "ok\n");
+}
+
 HttpResponse Server::Ready() const {
   // Load balancers stop sending new clients while in-flight calls drain.
   if (draining_) return TextResponse(503, "not ready: shutting down\n");
@@ -91,6 +133,12 @@ absl::Status Server::Start() {
   if (!http_address.ok()) return http_address.status();
   auto grpc_address = ParseHostPort("grpc_listen", options_.grpc_listen);
   if (!grpc_address.ok()) return grpc_address.status();
+  std::optional<HostPort> probe_target;
+  if (!options_.grpc_self_probe_address.empty()) {
+    auto target = ParseHostPort("grpc_self_probe_address", options_.grpc_self_probe_address);
+    if (!target.ok()) return target.status();
+    probe_target = *target;
+  }
 
   // The first table exists before any client can ask: /readyz is true as soon as we listen.
   Recompute();
@@ -104,6 +152,10 @@ absl::Status Server::Start() {
   // A Sync at its limits (2000 operations of 256 bytes) is ~600 KB; larger messages are refused
   // by gRPC with RESOURCE_EXHAUSTED before they are parsed.
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
+  // gRPC 1.51 has no cap on incoming connections; bound how long idle ones (and ones that never
+  // finish the handshake) hold a descriptor. Clients reconnect transparently after GOAWAY.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 5 * 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, 20 * 1000);
   int selected_port = 0;
   // Read once: gRPC and HTTPS use the same certificate and client CA.
   absl::StatusOr<TlsPems> pems = ReadTlsFiles(options_.tls);
@@ -112,7 +164,8 @@ absl::Status Server::Start() {
   builder.RegisterService(sampling_service_.get());
   builder.RegisterService(admin_service_.get());
   jaeger_metrics_ = std::make_unique<JaegerMetrics>(*metrics_.registry());
-  jaeger_service_ = std::make_unique<JaegerSamplingManager>(*publisher_, *jaeger_metrics_);
+  jaeger_answers_ = std::make_unique<JaegerAnswers>(*publisher_);
+  jaeger_service_ = std::make_unique<JaegerSamplingManager>(*jaeger_answers_, *jaeger_metrics_);
   builder.RegisterService(jaeger_service_.get());
   grpc_server_ = builder.BuildAndStart();
   if (!grpc_server_ || selected_port == 0) {
@@ -127,6 +180,38 @@ absl::Status Server::Start() {
   HttpServerOptions http_options;
   http_options.host = http_address->host;
   http_options.port = http_address->port;
+  rlimit nofile{};
+  const uint64_t descriptor_limit =
+      getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY ? nofile.rlim_cur
+                                                                                 : UINT64_MAX;
+  http_caps_ = HttpConnectionCapsFor(descriptor_limit);
+  if (options_.http_max_connections > 0) http_caps_.max_connections = options_.http_max_connections;
+  http_caps_.max_idle_connections = options_.http_max_idle_connections > 0
+                                        ? options_.http_max_idle_connections
+                                        : std::max<size_t>(1, http_caps_.max_connections / 4);
+  http_options.max_connections = http_caps_.max_connections;
+  http_options.max_idle_connections = http_caps_.max_idle_connections;
+  auto& http_closed = prometheus::BuildCounter()
+                          .Name("fleetrate_http_connections_closed_total")
+                          .Help(
+                              "HTTP connections the server closed to stay within its caps, by "
+                              "reason: max_connections (refused at accept), max_idle_connections "
+                              "(the longest idle one)")
+                          .Register(*metrics_.registry());
+  auto refused_log = std::make_shared<ThrottledConnectionLog>(
+      "connections at accept: --http-max-connections were open", clock_);
+  auto idle_log = std::make_shared<ThrottledConnectionLog>(
+      "idle connections: more than --http-max-idle-connections were idle", clock_);
+  http_options.on_connection_refused = [&counter = http_closed.Add({{"reason", "max_connections"}}),
+                                        refused_log] {
+    counter.Increment();
+    refused_log->Add();
+  };
+  http_options.on_idle_connection_closed =
+      [&counter = http_closed.Add({{"reason", "max_idle_connections"}}), idle_log] {
+        counter.Increment();
+        idle_log->Add();
+      };
   http_options.on_handler_error = [](const HttpRequest& request, std::string_view what) {
     FLEETRATE_LOG(kError) << "HTTP handler for " << request.path << " failed: " << what;
   };
@@ -149,11 +234,13 @@ absl::Status Server::Start() {
     http_options.bearer_protected_prefixes = {"/debug/", "/ui/data"};
   }
   http_server_ = std::make_unique<HttpServer>(http_options);
-  http_server_->Handle("/healthz", [](const HttpRequest&) { return TextResponse(200, "ok\n"); });
-  http_server_->Handle("/readyz", [this](const HttpRequest&) { return Ready(); });
+  // The probes answer on the I/O thread, never queued behind slow handlers (/sampling,
+  // /metrics) on the workers: a kubelet gives up after a few seconds.
+  http_server_->HandleOnIoThread("/healthz", [this](const HttpRequest&) { return Healthy(); });
+  http_server_->HandleOnIoThread("/readyz", [this](const HttpRequest&) { return Ready(); });
   // Jaeger remote sampling: the agent's /sampling, and Jaeger v2's /api/sampling and /.
   for (const char* path : {"/sampling", "/api/sampling", "/"}) {
-    http_server_->Handle(path, JaegerHttpHandler(*publisher_, *jaeger_metrics_));
+    http_server_->Handle(path, JaegerHttpHandler(*jaeger_answers_, *jaeger_metrics_));
   }
   http_server_->Handle("/metrics", MetricsHandler(metrics_.collectables()));
   RegisterDebugHandlers(*http_server_, *publisher_, *store_);
@@ -164,7 +251,27 @@ absl::Status Server::Start() {
     return s;
   }
 
+  FLEETRATE_LOG(kInfo) << "HTTP caps: " << http_caps_.max_connections << " connections, "
+                       << http_caps_.max_idle_connections << " idle (descriptor limit "
+                       << (descriptor_limit == UINT64_MAX ? std::string("unlimited")
+                                                          : std::to_string(descriptor_limit))
+                       << ")";
   recompute_thread_ = std::thread([this] { RecomputeLoop(); });
+  if (options_.grpc_self_probe_interval.count() > 0) {
+    GrpcSelfProbeOptions probe;
+    probe.host = ProbeHost(grpc_address->host);
+    probe.port = grpc_port_;
+    if (probe_target.has_value()) {
+      probe.host = probe_target->host;
+      probe.port = probe_target->port;
+    }
+    probe.interval = options_.grpc_self_probe_interval;
+    probe.timeout = options_.grpc_self_probe_timeout;
+    probe.failures_to_unhealthy = options_.grpc_self_probe_failures;
+    probe.tls = pems->enabled();
+    grpc_probe_ = std::make_unique<GrpcSelfProbe>(std::move(probe), *metrics_.registry());
+    grpc_probe_->Start();
+  }
   if (!options_.policy_path.empty()) {
     std::string in_force = publisher_->policies()->source_text;
     PolicyWatcher::Parser parser = ParsePolicies;
@@ -231,6 +338,8 @@ void Server::Shutdown(Duration grace) {
   }
   draining_ = true;
   wake_.notify_all();
+  // Before the drain, so that a gRPC port closing on purpose is not reported as a failure.
+  if (grpc_probe_) grpc_probe_->Stop();
   if (grpc_server_) {
     if (auto* health = grpc_server_->GetHealthCheckService()) health->Shutdown();
     grpc_server_->Shutdown(std::chrono::system_clock::now() + grace);

@@ -28,6 +28,7 @@
 #include "server/policy/policy.h"
 #include "server/policy/policy_watcher.h"
 #include "server/service/admin_service.h"
+#include "server/service/grpc_self_probe.h"
 #include "server/service/metrics.h"
 #include "server/service/rate_publisher.h"
 #include "server/service/sampling_service.h"
@@ -58,7 +59,27 @@ struct ServerOptions {
   size_t max_message_bytes = 1 << 20;  // largest gRPC request accepted
   TlsFiles tls;                        // gRPC over TLS (and mTLS with a client CA)
   AggregatorLimits aggregator_limits;
+  // HTTP connections open at once and idle at once (http_server.h); 0: sized from the
+  // descriptor limit (RLIMIT_NOFILE) at Start: min(1024, limit / 4) and a quarter of that, so
+  // HTTP never takes the descriptors gRPC needs.
+  size_t http_max_connections = 0;
+  size_t http_max_idle_connections = 0;
+  // The gRPC self-probe behind /healthz (grpc_self_probe.h); interval 0 disables it.
+  std::chrono::milliseconds grpc_self_probe_interval{5000};
+  std::chrono::milliseconds grpc_self_probe_timeout{2000};
+  int grpc_self_probe_failures = 3;
+  // Where the self-probe connects; empty: the bound gRPC port (a wildcard host on loopback).
+  // Tests point it elsewhere.
+  std::string grpc_self_probe_address;
 };
+
+// The HTTP connection caps for a descriptor limit: {min(1024, max(16, limit / 4)), a quarter
+// of that (at least 4)}. An unlimited limit gives {1024, 256}.
+struct HttpConnectionCaps {
+  size_t max_connections;
+  size_t max_idle_connections;
+};
+[[nodiscard]] HttpConnectionCaps HttpConnectionCapsFor(uint64_t descriptor_limit);
 
 class Server {
  public:
@@ -79,12 +100,15 @@ class Server {
   [[nodiscard]] uint16_t http_port() const noexcept;
   [[nodiscard]] RatePublisher& publisher() noexcept { return *publisher_; }
   [[nodiscard]] ServerMetrics& metrics() noexcept { return metrics_; }
+  // The HTTP caps in force (after sizing); valid after Start.
+  [[nodiscard]] HttpConnectionCaps http_caps() const noexcept { return http_caps_; }
 
  private:
   void RecomputeLoop();
   // One recompute, then the /ui history follows the table just served.
   void Recompute();
   HttpResponse Ready() const;
+  HttpResponse Healthy() const;
 
   const ServerOptions options_;
   const Clock& clock_;
@@ -95,10 +119,13 @@ class Server {
   std::unique_ptr<SamplingServiceImpl> sampling_service_;
   std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<JaegerMetrics> jaeger_metrics_;
+  std::unique_ptr<JaegerAnswers> jaeger_answers_;  // shared by Jaeger's HTTP and gRPC endpoints
   std::unique_ptr<JaegerSamplingManager> jaeger_service_;
   std::unique_ptr<PolicyWatcher> policy_watcher_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<HttpServer> http_server_;
+  std::unique_ptr<GrpcSelfProbe> grpc_probe_;  // null when disabled
+  HttpConnectionCaps http_caps_{0, 0};
   uint16_t grpc_port_ = 0;
   // With TLS: failed handshakes gRPC logged (server/common/grpc_log.h), as a counter that the
   // recompute thread brings up to date; the last total it saw.

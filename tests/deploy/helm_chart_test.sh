@@ -176,8 +176,8 @@ check "tls.enabled passes --tls-cert and --tls-key from the mounted Secret, no c
 [ "$(js 'const s = find("Deployment").spec.template.spec; const m = s.containers[0].volumeMounts.find((v) => v.name === "tls"); s.volumes.find((v) => v.name === "tls").secret.secretName + " " + m.mountPath + " " + m.readOnly' "$work/tls.yaml")" = \
   "fr-tls /etc/fleetrate-tls true" ]
 check "the TLS Secret is mounted read-only at /etc/fleetrate-tls" $?
-[ "$(probes "$work/tls.yaml")" = "tcpSocket:grpc / httpGet:http/readyz HTTPS / 10,5" ]
-check "with TLS liveness is a TCP check of grpc and readiness HTTPS /readyz, timings kept" $?
+[ "$(probes "$work/tls.yaml")" = "httpGet:http/healthz HTTPS / httpGet:http/readyz HTTPS / 10,5" ]
+check "with TLS liveness is HTTPS /healthz (it sees the gRPC self-probe) and readiness HTTPS /readyz, timings kept" $?
 [ "$(js 'const e = find("ServiceMonitor").spec.endpoints[0]; e.scheme + " " + e.tlsConfig.ca.secret.name' "$work/tls.yaml")" = "https fr-tls" ]
 check "with TLS the ServiceMonitor scrapes over HTTPS with the given tlsConfig" $?
 render_valid mtls "mutual-TLS" --set tls.enabled=true --set tls.secretName=fr-tls \

@@ -2,10 +2,15 @@
 // client library cannot bypass), gRPC health, and the HTTP endpoints.
 #include "server/service/server.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -356,6 +361,99 @@ TEST(ServerShutdownTest, AnInFlightSyncFinishesBeforeShutdownReturns) {
   ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return status.has_value(); }));
   EXPECT_TRUE(status->ok()) << "an in-flight call must finish, got: " << status->error_message();
   EXPECT_NE(response.table_version(), 0u);
+}
+
+// A loopback socket that listens but accepts nothing (gRPC after an EMFILE on accept) until
+// Serve(), which accepts and closes each connection (an answer, as a TLS server gives one).
+class SilentPort {
+ public:
+  SilentPort() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    EXPECT_EQ(::listen(fd_, 128), 0);
+    socklen_t len = sizeof(address);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &len);
+    port_ = ntohs(address.sin_port);
+  }
+  ~SilentPort() {
+    ::shutdown(fd_, SHUT_RDWR);
+    if (server_.joinable()) server_.join();
+    ::close(fd_);
+  }
+  void Serve() {
+    server_ = std::thread([this] {
+      for (;;) {
+        const int client = ::accept(fd_, nullptr, nullptr);
+        if (client < 0) return;
+        ::close(client);
+      }
+    });
+  }
+  [[nodiscard]] uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread server_;
+};
+
+// Polls `target` until it answers `status` or 10 s pass; returns the last answer.
+fleetrate::testing::HttpResult WaitForStatus(uint16_t port, const std::string& target,
+                                             unsigned status) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    auto result = HttpGet(port, target);
+    if (result.status == status || std::chrono::steady_clock::now() > deadline) return result;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+TEST(ServerHealthTest, HealthzIs503WhileTheGrpcPortDoesNotAnswerAnd200WhenItDoesAgain) {
+  SilentPort grpc_port;
+  RealClock clock;
+  ServerOptions options;
+  options.grpc_listen = "127.0.0.1:0";
+  options.http_listen = "127.0.0.1:0";
+  options.grpc_self_probe_address = "127.0.0.1:" + std::to_string(grpc_port.port());
+  options.grpc_self_probe_interval = std::chrono::milliseconds(20);
+  options.grpc_self_probe_timeout = std::chrono::milliseconds(50);
+  Server server(options, std::make_shared<const Policies>(*ParsePolicies("")), clock);
+  ASSERT_TRUE(server.Start().ok());
+
+  auto unhealthy = WaitForStatus(server.http_port(), "/healthz", 503);
+  EXPECT_EQ(unhealthy.status, 503u) << unhealthy.error;
+  EXPECT_NE(unhealthy.body.find("gRPC port 127.0.0.1:" + std::to_string(grpc_port.port()) +
+                                " failed 3 self-probes in a row"),
+            std::string::npos)
+      << unhealthy.body;
+  EXPECT_EQ(HttpGet(server.http_port(), "/readyz").status, 200u) << "readiness is unaffected";
+  EXPECT_NE(
+      HttpGet(server.http_port(), "/metrics").body.find("fleetrate_grpc_self_probe_healthy 0"),
+      std::string::npos);
+
+  grpc_port.Serve();
+  auto healthy = WaitForStatus(server.http_port(), "/healthz", 200);
+  EXPECT_EQ(healthy.status, 200u) << healthy.body;
+  server.Shutdown();
+}
+
+TEST(ServerHealthTest, TheSelfProbeOfTheRealGrpcPortSucceeds) {
+  RealClock clock;
+  ServerOptions options;
+  options.grpc_listen = "127.0.0.1:0";
+  options.http_listen = "127.0.0.1:0";
+  options.grpc_self_probe_interval = std::chrono::milliseconds(20);
+  Server server(options, std::make_shared<const Policies>(*ParsePolicies("")), clock);
+  ASSERT_TRUE(server.Start().ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // ~15 probes
+  EXPECT_EQ(HttpGet(server.http_port(), "/healthz").status, 200u);
+  const std::string metrics = HttpGet(server.http_port(), "/metrics").body;
+  EXPECT_NE(metrics.find("fleetrate_grpc_self_probe_healthy 1"), std::string::npos);
+  EXPECT_NE(metrics.find("fleetrate_grpc_self_probe_failures_total 0"), std::string::npos);
+  server.Shutdown();
 }
 
 }  // namespace

@@ -96,7 +96,13 @@ HTTPS, or the HTTP port over TCP under mutual TLS. */}}
 {{- define "fleetrate.livenessProbe" -}}
 {{- $probe := deepCopy .Values.livenessProbe -}}
 {{- if and .Values.tls.enabled (hasKey $probe "grpc") -}}
+{{- if .Values.tls.clientCaSecret -}}
 {{- $probe = merge (dict "tcpSocket" (dict "port" "grpc")) (omit $probe "grpc") -}}
+{{- else -}}
+{{- /* HTTPS /healthz: it fails when the server's self-probe finds the gRPC port not serving,
+       which a TCP check of the port (the kernel completes the handshake) would not see. */ -}}
+{{- $probe = merge (dict "httpGet" (dict "path" "/healthz" "port" "http" "scheme" "HTTPS")) (omit $probe "grpc") -}}
+{{- end -}}
 {{- end -}}
 {{- toYaml $probe -}}
 {{- end -}}

@@ -100,16 +100,36 @@ TEST(SettingsTest, TheAdminTokenFromTheEnvironmentMustBeLongAndOneWord) {
 }
 
 TEST(SettingsTest, NewClientsPerPeerIsANumberOrZero) {
-  EXPECT_EQ(Parse({})->new_clients_per_peer, 100);
-  EXPECT_EQ(Parse({"--new-clients-per-peer", "0"})->new_clients_per_peer, 0);
+  EXPECT_EQ(Parse({})->new_clients_per_peer, 100u);
+  EXPECT_EQ(Parse({"--new-clients-per-peer", "0"})->new_clients_per_peer, 0u);
   EXPECT_EQ(Parse({}, Env{{{"FLEETRATE_NEW_CLIENTS_PER_PEER", "2500"}}})->new_clients_per_peer,
-            2500);
+            2500u);
   for (const char* bad : {"-1", "ten", "", "1000001"}) {
     auto s = Parse({"--new-clients-per-peer", bad});
     ASSERT_FALSE(s.ok()) << bad;
     EXPECT_NE(s.status().message().find("--new-clients-per-peer: '"), std::string::npos)
         << s.status().message();
   }
+}
+
+TEST(SettingsTest, HttpConnectionCapsAndSelfProbeIntervalAreWholeNumbersWithLimits) {
+  auto defaults = Parse({});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->http_max_connections, 0u);  // sized from the descriptor limit
+  EXPECT_EQ(defaults->grpc_self_probe_interval_seconds, 5u);
+
+  Env env{{{"FLEETRATE_HTTP_MAX_IDLE_CONNECTIONS", "16"}}};
+  auto s = Parse({"--http-max-connections", "64", "--grpc-self-probe-interval=0"}, env);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->http_max_connections, 64u);
+  EXPECT_EQ(s->http_max_idle_connections, 16u);
+  EXPECT_EQ(s->grpc_self_probe_interval_seconds, 0u);
+
+  auto bad = Parse({"--http-max-connections", "-1"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("--http-max-connections"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("[0, 1000000]"), std::string::npos);
+  EXPECT_FALSE(Parse({"--grpc-self-probe-interval", "3601"}).ok());
 }
 
 TEST(SettingsTest, HelpIsRecognised) {

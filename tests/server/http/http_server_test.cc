@@ -10,6 +10,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -391,6 +392,12 @@ TEST(HttpServerTest, StartRejectsInvalidOptions) {
   options.threads = 0;
   HttpServer server(options);
   EXPECT_EQ(server.Start().code(), absl::StatusCode::kInvalidArgument);
+  options = LocalOptions();
+  options.max_connections = 0;
+  HttpServer no_connections(options);
+  const absl::Status status = no_connections.Start();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("max_connections"));
 }
 
 TEST(HttpServerTest, ReportsBoundPortAndAddress) {
@@ -476,6 +483,148 @@ TEST(HttpServerTest, ServesConcurrentClientsOnSeveralThreads) {
   for (std::thread& t : clients) t.join();
   EXPECT_EQ(correct.load(), kClients * kRequestsEach);
   EXPECT_EQ(calls.load(), kClients * kRequestsEach);
+}
+
+// A handler that blocks until Release(), so tests can hold connections busy.
+class Gate {
+ public:
+  HttpHandler Handler() {
+    return [this](const HttpRequest&) {
+      std::unique_lock<std::mutex> lock(mu_);
+      ++entered_;
+      cv_.notify_all();
+      cv_.wait(lock, [this] { return open_; });
+      return TextResponse(200, "slow");
+    };
+  }
+  bool WaitEntered(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, kClientDeadline, [&] { return entered_ >= n; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int entered_ = 0;
+  bool open_ = false;
+};
+
+// Polls `condition` until it holds or the client deadline passes.
+bool Eventually(const std::function<bool()>& condition) {
+  const auto deadline = Clock::now() + kClientDeadline;
+  while (!condition()) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return true;
+}
+
+TEST(HttpServerTest, RefusesConnectionsBeyondMaxConnectionsAndServesAgainAfterOthersClose) {
+  HttpServerOptions options = LocalOptions();
+  options.max_connections = 2;
+  options.handler_threads = 2;
+  std::atomic<int> refused{0};
+  options.on_connection_refused = [&] { ++refused; };
+  Gate gate;
+  auto server = StartServer(options, [&](HttpServer& s) {
+    s.Handle("/slow", gate.Handler());
+    s.Handle("/x", Fixed("x"));
+  });
+  auto first = std::make_unique<TestClient>(server->port());
+  TestClient second(server->port());
+  ASSERT_FALSE(first->Write(MakeRequest(http::verb::get, "/slow")));
+  ASSERT_FALSE(second.Write(MakeRequest(http::verb::get, "/slow")));
+  ASSERT_TRUE(gate.WaitEntered(2));
+  EXPECT_EQ(server->open_connections(), 2u);
+
+  TestClient extra(server->port());
+  EXPECT_NE(extra.WaitForClose(), beast::error::timeout) << "a third connection was kept open";
+  EXPECT_TRUE(Eventually([&] { return refused.load() == 1; }));
+  EXPECT_EQ(server->open_connections(), 2u);
+
+  gate.Release();
+  http::response<http::string_body> response;
+  ASSERT_FALSE(first->Read(&response));
+  EXPECT_EQ(response.body(), "slow");
+  ASSERT_FALSE(second.Read(&response));
+  first.reset();  // frees a place
+  ASSERT_TRUE(Eventually([&] { return server->open_connections() < 2; }));
+  TestClient later(server->port());
+  EXPECT_EQ(later.RoundTrip(MakeRequest(http::verb::get, "/x")).body(), "x");
+  EXPECT_EQ(refused.load(), 1);
+}
+
+TEST(HttpServerTest, ClosesTheLongestIdleConnectionBeyondMaxIdleConnections) {
+  HttpServerOptions options = LocalOptions();
+  options.max_idle_connections = 2;
+  options.read_timeout = milliseconds(60'000);  // only the idle cap may close them
+  std::atomic<int> evicted{0};
+  options.on_idle_connection_closed = [&] { ++evicted; };
+  auto server = StartServer(options, [](HttpServer& s) { s.Handle("/x", Fixed("x")); });
+
+  TestClient oldest(server->port());
+  EXPECT_EQ(oldest.RoundTrip(MakeRequest(http::verb::get, "/x")).body(), "x");  // kept alive
+  ASSERT_TRUE(Eventually([&] { return server->idle_connections() == 1; }));
+  TestClient silent(server->port());  // idle from the start, like an attacker's
+  ASSERT_TRUE(Eventually([&] { return server->idle_connections() == 2; }));
+  EXPECT_EQ(evicted.load(), 0);
+
+  TestClient newest(server->port());
+  EXPECT_EQ(oldest.WaitForClose(), asio::error::eof);
+  EXPECT_TRUE(Eventually([&] { return evicted.load() == 1; }));
+  EXPECT_EQ(newest.RoundTrip(MakeRequest(http::verb::get, "/x")).body(), "x");
+  EXPECT_EQ(silent.RoundTrip(MakeRequest(http::verb::get, "/x")).body(), "x");
+}
+
+TEST(HttpServerTest, IoThreadHandlerAnswersWhileSlowHandlersOccupyTheWorkers) {
+  HttpServerOptions options = LocalOptions();
+  options.threads = 1;
+  options.handler_threads = 1;
+  Gate gate;
+  auto server = StartServer(options, [&](HttpServer& s) {
+    s.Handle("/slow", gate.Handler());
+    s.HandleOnIoThread("/healthz", Fixed("ok"));
+  });
+  // One slow request holds the only worker, more wait in its queue.
+  std::vector<std::unique_ptr<TestClient>> slow;
+  for (int i = 0; i < 4; ++i) {
+    slow.push_back(std::make_unique<TestClient>(server->port()));
+    ASSERT_FALSE(slow.back()->Write(MakeRequest(http::verb::get, "/slow")));
+  }
+  ASSERT_TRUE(gate.WaitEntered(1));
+
+  TestClient probe(server->port());
+  const auto start = Clock::now();
+  EXPECT_EQ(probe.RoundTrip(MakeRequest(http::verb::get, "/healthz")).body(), "ok");
+  EXPECT_LT(Clock::now() - start, milliseconds(1000));
+
+  gate.Release();
+  for (auto& client : slow) {
+    http::response<http::string_body> response;
+    ASSERT_FALSE(client->Read(&response));
+    EXPECT_EQ(response.body(), "slow");
+  }
+}
+
+TEST(HttpServerTest, StopFinishesAResponseAHandlerIsComputing) {
+  HttpServerOptions options = LocalOptions();
+  Gate gate;
+  auto server = StartServer(options, [&](HttpServer& s) { s.Handle("/slow", gate.Handler()); });
+  TestClient client(server->port());
+  ASSERT_FALSE(client.Write(MakeRequest(http::verb::get, "/slow")));
+  ASSERT_TRUE(gate.WaitEntered(1));
+  std::thread stopper([&] { server->Stop(); });
+  std::this_thread::sleep_for(milliseconds(50));
+  gate.Release();
+  stopper.join();
+  http::response<http::string_body> response;
+  ASSERT_FALSE(client.Read(&response));
+  EXPECT_EQ(response.body(), "slow");
 }
 
 }  // namespace
