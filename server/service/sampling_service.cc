@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "server/common/first_repeated_name.h"
 #include "server/common/log.h"
 #include "server/common/raw_unary.h"
 #include "server/common/strings.h"
@@ -202,24 +203,12 @@ grpc::Status ValidateSyncRequest(const Request& request, const SyncLimits& limit
                             op.roots_seen(), "), got ", op.roots_sampled()));
     }
   }
-  // Duplicates: an open-addressing set of operation indexes (per thread, reused like the rest
-  // of the Sync path's buffers; names are compared only when their hashes meet).
-  size_t slots = 4;
-  while (slots < 2 * static_cast<size_t>(request.operations_size())) slots *= 2;
-  thread_local std::vector<int> table;
-  table.assign(slots, -1);
-  const std::hash<std::string_view> hash;
-  for (int i = 0; i < request.operations_size(); ++i) {
-    const std::string& name = request.operations(i).operation();
-    for (size_t s = hash(name) & (slots - 1);; s = (s + 1) & (slots - 1)) {
-      if (table[s] < 0) {
-        table[s] = i;
-        break;
-      }
-      if (request.operations(table[s]).operation() == name) {
-        return Invalid(StrCat("operations[", i, "].operation: duplicate '", name, "'"));
-      }
-    }
+  if (const int i = FirstRepeatedName(
+          request.operations_size(),
+          [&request](int k) -> std::string_view { return request.operations(k).operation(); });
+      i >= 0) {
+    return Invalid(StrCat("operations[", i, "].operation: duplicate '",
+                          request.operations(i).operation(), "'"));
   }
   return grpc::Status::OK;
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "fleetrate/threshold.h"
+#include "server/common/first_repeated_name.h"
 #include "server/common/strings.h"
 #include "server/common/utf8.h"
 
@@ -64,29 +65,13 @@ absl::Status CheckUint(const FieldName& field, uint64_t value, uint64_t min, uin
     if (absl::Status s_ = (expr); !s_.ok()) return s_; \
   } while (0)
 
-// No two entries of `ops` share an operation: an open-addressing set of indexes in a per-thread
-// buffer, as the Sync validation does (every replica validates every report it reads, so no
-// allocation per report; names are compared only when their hashes meet).
+// No two entries of `ops` share an operation.
 template <typename Operations>
 absl::Status CheckDistinct(const Operations& ops, std::string_view field) {
-  size_t slots = 4;
-  while (slots < 2 * static_cast<size_t>(ops.size())) slots *= 2;
-  thread_local std::vector<int> table;
-  table.assign(slots, -1);
-  const std::hash<std::string_view> hash;
-  for (int i = 0; i < ops.size(); ++i) {
-    const std::string& name = ops.Get(i).operation();
-    for (size_t s = hash(name) & (slots - 1);; s = (s + 1) & (slots - 1)) {
-      if (table[s] < 0) {
-        table[s] = i;
-        break;
-      }
-      if (ops.Get(table[s]).operation() == name) {
-        return Invalid(StrCat(field, "[", i, "].operation: duplicate '", name, "'"));
-      }
-    }
-  }
-  return absl::OkStatus();
+  const int i = FirstRepeatedName(
+      ops.size(), [&ops](int k) -> std::string_view { return ops.Get(k).operation(); });
+  if (i < 0) return absl::OkStatus();
+  return Invalid(StrCat(field, "[", i, "].operation: duplicate '", ops.Get(i).operation(), "'"));
 }
 
 absl::Status ValidateKeyRate(const std::string& field, const store::v1::StoredKeyRate& in) {
