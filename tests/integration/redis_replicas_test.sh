@@ -16,9 +16,9 @@ driver=$2
 src=$3
 work=$(mktemp -d)
 pids=()
-redis_pid=""
+REDIS_PID=""
 cleanup() {
-  for pid in "${pids[@]}" $redis_pid; do kill -9 "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}" $REDIS_PID; do kill -9 "$pid" 2>/dev/null; done
   wait 2>/dev/null
   rm -rf "$work"
 }
@@ -29,21 +29,6 @@ for tool in redis-server redis-cli curl; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed (scripts/lib.sh installs it)"; exit 1; }
 done
 
-# start_redis: a throwaway redis-server without persistence on a free port (REDIS_PORT).
-start_redis() {
-  local port
-  for port in ${REDIS_PORT:-} $((20000 + RANDOM % 20000)) $((20000 + RANDOM % 20000)) $((20000 + RANDOM % 20000)); do
-    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >>"$work/redis.log" 2>&1 &
-    redis_pid=$!
-    if until_ok 5 redis-cli -p "$port" ping >/dev/null 2>&1 && kill -0 "$redis_pid" 2>/dev/null; then
-      REDIS_PORT=$port
-      return 0
-    fi
-    kill -9 "$redis_pid" 2>/dev/null
-    redis_pid=""
-  done
-  return 1
-}
 
 # rates_of HTTP_PORT: the /debug/rates view of service "fleet".
 rates_of() { curl -s "http://127.0.0.1:$1/debug/rates?service=fleet"; }
@@ -58,9 +43,9 @@ store_of() { curl -s "http://127.0.0.1:$1/debug/store"; }
 # near A B: A within 1 % of B (B > 0).
 near() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= 0.01 * b) }'; }
 
-start_redis
+start_redis "$work/redis.log"
 check "redis-server starts" $?
-[ -n "$redis_pid" ] || finish
+[ -n "$REDIS_PID" ] || finish
 store="redis://127.0.0.1:$REDIS_PORT"
 
 grpc=()
@@ -163,8 +148,8 @@ check "the new leader's table keeps the whole fleet (30 clients, 3000 roots/s)" 
 
 # 4. Redis goes away.
 redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1
-wait "$redis_pid" 2>/dev/null
-redis_pid=""
+wait "$REDIS_PID" 2>/dev/null
+REDIS_PID=""
 s=${survivors[0]}
 degraded() { store_of "${http[$s]}" | grep -q '"degraded":true'; }
 until_ok 5 degraded
@@ -195,7 +180,7 @@ check "it is ready (policy-only rates) without Redis" $?
 check "it says so in exactly one log line while it retries" $?
 
 # 5. Redis comes back, empty, on the same port.
-start_redis
+start_redis "$work/redis.log"
 check "redis-server restarts" $?
 reconnected() {
   local i

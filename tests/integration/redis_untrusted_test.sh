@@ -15,9 +15,9 @@ driver=$2
 src=$3
 work=$(mktemp -d)
 pids=()
-redis_pid=""
+REDIS_PID=""
 cleanup() {
-  for pid in "${pids[@]}" $redis_pid; do kill -9 "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}" $REDIS_PID; do kill -9 "$pid" 2>/dev/null; done
   wait 2>/dev/null
   rm -rf "$work"
 }
@@ -28,20 +28,6 @@ for tool in redis-server redis-cli curl protoc; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed"; exit 1; }
 done
 
-start_redis() {
-  local port
-  for port in ${REDIS_PORT:-} $((20000 + RANDOM % 20000)) $((20000 + RANDOM % 20000)) $((20000 + RANDOM % 20000)); do
-    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >>"$work/redis.log" 2>&1 &
-    redis_pid=$!
-    if until_ok 5 redis-cli -p "$port" ping >/dev/null 2>&1 && kill -0 "$redis_pid" 2>/dev/null; then
-      REDIS_PORT=$port
-      return 0
-    fi
-    kill -9 "$redis_pid" 2>/dev/null
-    redis_pid=""
-  done
-  return 1
-}
 r() { redis-cli -p "$REDIS_PORT" "$@"; }
 store_of() { curl -s "http://127.0.0.1:$1/debug/store"; }
 # field_of JSON KEY: a number or string field of /debug/store.
@@ -58,9 +44,9 @@ moved() {
   echo "$total"
 }
 
-start_redis
+start_redis "$work/redis.log"
 check "redis-server starts" $?
-[ -n "$redis_pid" ] || finish
+[ -n "$REDIS_PID" ] || finish
 store="redis://127.0.0.1:$REDIS_PORT"
 http=()
 grpc=()
@@ -208,12 +194,12 @@ check "the state clears when a replica leads and publishes again" $?
 
 # 5. Redis restarts: last_error does not outlive the outage.
 r shutdown nosave >/dev/null 2>&1
-wait "$redis_pid" 2>/dev/null
-redis_pid=""
+wait "$REDIS_PID" 2>/dev/null
+REDIS_PID=""
 down() { store_of "${http[0]}" | grep -q '"connected":false'; }
 until_ok 5 down
 check "the replica notices that Redis is gone" $?
-start_redis
+start_redis "$work/redis.log"
 check "redis-server restarts" $?
 clean() {
   local s

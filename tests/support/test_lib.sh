@@ -53,3 +53,21 @@ finish_showing() {
   [ $failures -eq 0 ]
   exit
 }
+
+# start_redis LOG: a throwaway redis-server without persistence on a free loopback port, its
+# output appended to LOG; sets REDIS_PORT and REDIS_PID. A REDIS_PORT already set is tried first
+# (a Redis restarted on the same port); unset it for a new one.
+start_redis() {
+  local log=$1 port
+  for port in ${REDIS_PORT:-} $((20000 + RANDOM % 20000)) $((20000 + RANDOM % 20000)) $((20000 + RANDOM % 20000)); do
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >>"$log" 2>&1 &
+    REDIS_PID=$!
+    if until_ok 5 redis-cli -p "$port" ping >/dev/null 2>&1 && kill -0 "$REDIS_PID" 2>/dev/null; then
+      REDIS_PORT=$port
+      return 0
+    fi
+    kill -9 "$REDIS_PID" 2>/dev/null || true
+    REDIS_PID=""
+  done
+  return 1
+}
