@@ -28,20 +28,12 @@ grpc::Status Exhausted(std::string message) {
   return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, std::move(message));
 }
 
-// A required or optional string field with a byte limit, in UTF-8. `field` is called only to
-// name the field in an error: valid requests build no strings.
+// CheckTextField (server/common/utf8.h) as a gRPC status.
 template <typename FieldName>
 grpc::Status CheckString(const FieldName& field, const std::string& value, size_t max_bytes,
                          bool required) {
-  if (required && value.empty()) return Invalid(StrCat(field(), ": required, got empty"));
-  if (value.size() > max_bytes) {
-    return Invalid(StrCat(field(), ": at most ", max_bytes, " bytes, got ", value.size()));
-  }
-  if (const size_t bad = FirstInvalidUtf8(value); bad != std::string_view::npos) {
-    return Invalid(
-        StrCat(field(), ": must be valid UTF-8, byte ", bad, " of ", value.size(), " is not"));
-  }
-  return grpc::Status::OK;
+  absl::Status status = CheckTextField(field, value, max_bytes, required);
+  return status.ok() ? grpc::Status::OK : Invalid(std::string(status.message()));
 }
 
 auto Named(const char* name) {

@@ -26,21 +26,6 @@ constexpr double kMaxBurst = 1000;
 
 absl::Status Invalid(std::string message) { return absl::InvalidArgumentError(std::move(message)); }
 
-// `field` is called only on error: valid input builds no strings.
-template <typename FieldName>
-absl::Status CheckString(const FieldName& field, const std::string& value, size_t max_bytes,
-                         bool required) {
-  if (required && value.empty()) return Invalid(StrCat(field(), ": required, got empty"));
-  if (value.size() > max_bytes) {
-    return Invalid(StrCat(field(), ": at most ", max_bytes, " bytes, got ", value.size()));
-  }
-  if (const size_t bad = FirstInvalidUtf8(value); bad != std::string_view::npos) {
-    return Invalid(
-        StrCat(field(), ": must be valid UTF-8, byte ", bad, " of ", value.size(), " is not"));
-  }
-  return absl::OkStatus();
-}
-
 template <typename FieldName>
 absl::Status CheckRate(const FieldName& field, double value, double max) {
   if (!std::isfinite(value) || value < 0 || value > max) {
@@ -142,11 +127,11 @@ KeyRate FromStored(const store::v1::StoredKeyRate& in) {
 absl::Status ValidateStored(const store::v1::StoredReport& in, const StoredLimits& limits) {
   const auto named = [](const char* name) { return [name] { return name; }; };
   FLEETRATE_CHECK_STORED(
-      CheckString(named("instance_id"), in.instance_id(), limits.max_instance_id_bytes, true));
+      CheckTextField(named("instance_id"), in.instance_id(), limits.max_instance_id_bytes, true));
   FLEETRATE_CHECK_STORED(
-      CheckString(named("service"), in.service(), limits.max_service_bytes, true));
+      CheckTextField(named("service"), in.service(), limits.max_service_bytes, true));
   FLEETRATE_CHECK_STORED(
-      CheckString(named("environment"), in.environment(), limits.max_environment_bytes, false));
+      CheckTextField(named("environment"), in.environment(), limits.max_environment_bytes, false));
   if (in.interval_ms() < 0 || in.interval_ms() > limits.max_interval_ms) {
     return Invalid(StrCat("interval_ms: must be in [0, ", limits.max_interval_ms, "], got ",
                           in.interval_ms()));
@@ -170,8 +155,8 @@ absl::Status ValidateStored(const store::v1::StoredReport& in, const StoredLimit
   }
   for (int i = 0; i < in.operations_size(); ++i) {
     const store::v1::StoredOperation& op = in.operations(i);
-    FLEETRATE_CHECK_STORED(CheckString([i] { return StrCat("operations[", i, "].operation"); },
-                                       op.operation(), limits.max_operation_bytes, true));
+    FLEETRATE_CHECK_STORED(CheckTextField([i] { return StrCat("operations[", i, "].operation"); },
+                                          op.operation(), limits.max_operation_bytes, true));
     if (static_cast<double>(op.roots_seen()) / static_cast<double>(in.interval_ms()) * 1000 >
         limits.max_roots_per_second) {
       return Invalid(StrCat("operations[", i, "].roots_seen: at most ", limits.max_roots_per_second,
@@ -204,9 +189,9 @@ absl::Status ValidateStored(const store::v1::StoredTables& in, const StoredLimit
       return [&prefix, name] { return StrCat(prefix, ".", name); };
     };
     FLEETRATE_CHECK_STORED(
-        CheckString(named("service"), s.service(), limits.max_service_bytes, true));
+        CheckTextField(named("service"), s.service(), limits.max_service_bytes, true));
     FLEETRATE_CHECK_STORED(
-        CheckString(named("environment"), s.environment(), limits.max_environment_bytes, false));
+        CheckTextField(named("environment"), s.environment(), limits.max_environment_bytes, false));
     if (!scopes.emplace(s.service(), s.environment()).second) {
       return Invalid(
           StrCat(prefix, ": duplicate scope '", s.service(), "'/'", s.environment(), "'"));
@@ -218,14 +203,14 @@ absl::Status ValidateStored(const store::v1::StoredTables& in, const StoredLimit
     for (int j = 0; j < s.operations_size(); ++j) {
       const store::v1::StoredKeyRate& op = s.operations(j);
       const std::string field = StrCat(prefix, ".operations[", j, "]");
-      FLEETRATE_CHECK_STORED(CheckString([&field] { return StrCat(field, ".operation"); },
-                                         op.operation(), limits.max_operation_bytes, true));
+      FLEETRATE_CHECK_STORED(CheckTextField([&field] { return StrCat(field, ".operation"); },
+                                            op.operation(), limits.max_operation_bytes, true));
       FLEETRATE_CHECK_STORED(ValidateKeyRate(field, op));
     }
     FLEETRATE_CHECK_STORED(CheckDistinct(s.operations(), StrCat(prefix, ".operations")));
     FLEETRATE_CHECK_STORED(ValidateKeyRate(StrCat(prefix, ".default_rate"), s.default_rate()));
-    FLEETRATE_CHECK_STORED(CheckString(named("batch_profile_name"), s.batch_profile_name(),
-                                       limits.max_profile_name_bytes, false));
+    FLEETRATE_CHECK_STORED(CheckTextField(named("batch_profile_name"), s.batch_profile_name(),
+                                          limits.max_profile_name_bytes, false));
     FLEETRATE_CHECK_STORED(
         CheckUint(named("max_queue_size"), s.max_queue_size(), 1, kMaxQueueSize));
     FLEETRATE_CHECK_STORED(
