@@ -18,12 +18,9 @@ namespace {
 constexpr double kMinSyncIntervalSeconds = 0.05;
 constexpr double kMaxSyncIntervalSeconds = 3600;
 constexpr double kMaxTracesPerSecond = 1e6;
-constexpr double kMaxBurst = 1000;
 constexpr double kMaxWeight = 1e6;
 constexpr int kMaxPriority = 100000;
 constexpr size_t kMaxServiceEntries = 10000;
-constexpr uint32_t kMaxQueueSize = 1 << 20;
-constexpr uint32_t kMaxDurationMs = 3'600'000;
 
 // Parsing context: builds field paths and stamps errors with the YAML line.
 class Field {

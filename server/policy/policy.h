@@ -22,6 +22,12 @@
 
 namespace fleetrate::server {
 
+// Bounds the policy file puts on what a rate table carries from it; a table read back from the
+// Redis store is held to the same (server/store/stored_format.cc).
+inline constexpr double kMaxBurst = 1000;
+inline constexpr uint32_t kMaxQueueSize = 1 << 20;
+inline constexpr uint32_t kMaxDurationMs = 3'600'000;
+
 // The batcher settings a service's clients use (OpenTelemetry's batch span processor four).
 struct BatchProfile {
   std::string name;

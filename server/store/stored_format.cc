@@ -19,11 +19,6 @@
 namespace fleetrate::server {
 namespace {
 
-// The policy file's bounds (server/policy/policy.cc) on what a table carries from it.
-constexpr uint32_t kMaxQueueSize = 1 << 20;
-constexpr uint32_t kMaxDurationMs = 3'600'000;
-constexpr double kMaxBurst = 1000;
-
 absl::Status Invalid(std::string message) { return absl::InvalidArgumentError(std::move(message)); }
 
 template <typename FieldName>
